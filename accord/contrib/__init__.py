@@ -1,0 +1,1 @@
+"""Adapters for the frameworks users touch: Django and Celery."""

@@ -1,0 +1,1 @@
+"""accord's Celery integration."""

@@ -1,0 +1,1 @@
+"""accord's Django app: add ``"accord.contrib.django"`` to ``INSTALLED_APPS``."""

@@ -1,0 +1,1 @@
+"""accord's framework-free core: it never imports Django or Celery."""

@@ -1,0 +1,172 @@
+"""Every exception accord raises, in one tree.
+
+Catch :class:`AccordError` to catch anything accord raises on purpose. Errors
+caused by bad input also derive from the built-in exception a Python user
+would expect (``ValueError``, ``TypeError``, ``LookupError``, ``ImportError``),
+so ``except ValueError`` keeps working. Errors that wrap a server or driver
+failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
+
+::
+
+    AccordError
+    ├── ConfigurationError (ValueError)     a setting, URL, option or argument is invalid
+    │   └── UnknownProviderError (LookupError)  no plugin answers for a name or URL scheme
+    ├── MissingDependency (ImportError)     an optional dependency is not installed
+    ├── PluginError                         a plugin cannot be loaded or declares a bad hook
+    ├── ServiceUnavailable                  a server a test needs is missing or would not start
+    ├── RingError
+    │   └── EmptyRingError (LookupError)    a lookup on a ring that has no nodes
+    ├── LockError                           anything about a distributed lock
+    │   ├── LockTimeout                     acquire(timeout=...) ran out of time
+    │   ├── LockLost                        the lease was lost while the holder ran
+    │   ├── NotOwned                        release()/renew by someone who does not hold it
+    │   └── LockBackendError                the lock's server failed or is unreachable
+    ├── TaskError
+    │   └── AlreadyRunning                  a singleton task's key is held by another task id
+    └── TPCError                            anything about a two-phase commit
+        ├── PrepareFailed                   a participant refused to prepare; all rolled back
+        ├── OutcomeUnknown                  the coordinator cannot tell yet; recovery will
+        └── RecoveryError                   recovery could not resolve a transaction
+
+Warnings: :class:`AccordPluginWarning` (a plugin was skipped, and why).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccordError",
+    "AccordPluginWarning",
+    "AlreadyRunning",
+    "ConfigurationError",
+    "EmptyRingError",
+    "LockBackendError",
+    "LockError",
+    "LockLost",
+    "LockTimeout",
+    "MissingDependency",
+    "NotOwned",
+    "OutcomeUnknown",
+    "PluginError",
+    "PrepareFailed",
+    "RecoveryError",
+    "RingError",
+    "ServiceUnavailable",
+    "TPCError",
+    "TaskError",
+    "UnknownProviderError",
+]
+
+
+class AccordError(Exception):
+    """The root of every exception accord raises on purpose."""
+
+
+class ConfigurationError(AccordError, ValueError):
+    """A setting, URL, option or argument is invalid.
+
+    The message names the offending value and the accepted forms.
+    """
+
+
+class UnknownProviderError(ConfigurationError, LookupError):
+    """No built-in and no plugin provides the requested name or URL scheme.
+
+    The message lists the names that are available, and plugins that failed
+    to load (one of them may have been meant to provide it).
+    """
+
+
+class MissingDependency(AccordError, ImportError):
+    """An optional dependency is not installed.
+
+    The message names the extra to install, e.g. ``pip install "accord[redis]"``.
+    """
+
+
+class PluginError(AccordError):
+    """A plugin cannot be registered: its hooks are misspelt or malformed,
+    or the ``ACCORD_DISABLE_PLUGINS`` setting is invalid.
+
+    The message names the plugin and what was wrong with it.
+    """
+
+
+class ServiceUnavailable(AccordError):
+    """A server that a test needs is missing, unreachable or would not start.
+
+    Raised by :mod:`accord.testing`. ``service`` names the server (e.g.
+    ``"Redis"``), ``reason`` says what went wrong and how to get it; the
+    message combines both. The pytest plugin turns it into a skip, or into a
+    failure when ``ACCORD_REQUIRE_SERVICES=1``.
+    """
+
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(service, reason)  # both in args, so it pickles
+        self.service = service
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.service} is not available: {self.reason}"
+
+
+class RingError(AccordError):
+    """A consistent hash ring cannot answer."""
+
+
+class EmptyRingError(RingError, LookupError):
+    """A key was looked up on a ring that has no nodes."""
+
+
+class LockError(AccordError):
+    """Anything that goes wrong with a distributed lock."""
+
+
+class LockTimeout(LockError):
+    """``acquire(timeout=...)`` ran out of time before the lock was free."""
+
+
+class LockLost(LockError):
+    """The holder's lease ended (expired, deleted, or the session died) while it ran."""
+
+
+class NotOwned(LockError):
+    """The caller tried to release or renew a lock it does not hold."""
+
+
+class LockBackendError(LockError):
+    """The lock's server failed or could not be reached; the cause is chained."""
+
+
+class TaskError(AccordError):
+    """Anything that goes wrong in accord's Celery integration."""
+
+
+class AlreadyRunning(TaskError):
+    """A singleton task was called while another task id holds its key.
+
+    ``holder_id`` is the Celery task id of the running (or queued) copy.
+    """
+
+    def __init__(self, message: str, *, holder_id: str | None = None) -> None:
+        super().__init__(message)
+        self.holder_id = holder_id
+
+
+class TPCError(AccordError):
+    """Anything that goes wrong in a two-phase commit."""
+
+
+class PrepareFailed(TPCError):
+    """A participant could not prepare; every participant was rolled back."""
+
+
+class OutcomeUnknown(TPCError):
+    """The outcome is not known yet (e.g. the acknowledgement was lost); recovery decides."""
+
+
+class RecoveryError(TPCError):
+    """Recovery could not resolve an in-doubt transaction; it will be retried."""
+
+
+class AccordPluginWarning(UserWarning):
+    """A plugin was skipped (it failed to import or load); accord runs without it."""

@@ -1,0 +1,249 @@
+"""Every hook accord calls, grouped by primitive.
+
+A plugin is any object (usually a module) with functions named after these
+specs and marked with :data:`accord.hookimpl`. Install it as a distribution
+with an entry point in group ``accord``, or register it at run time with
+``accord.core.plugins.get_plugin_manager().register(plugin, name)``.
+
+Two kinds of hooks:
+
+**Providers** (``firstresult``): accord asks "who can make this?" and takes
+the first answer that is not ``None``. Plugins registered later are asked
+first, and accord's own built-ins are registered before any other plugin, so
+they answer last: a plugin can add a name or replace a built-in one. Return
+``None`` for anything you do not provide.
+
+**Observers**: accord tells every implementation that something happened,
+for metrics, logging or tracing. Their return values are ignored. An
+exception raised by an observer is logged (logger ``accord.plugins``, with the
+traceback) and does not disturb the operation that fired it. Observers run
+in the thread that caused the event, so keep them quick.
+
+Parameters are passed by name; an implementation may accept any subset of a
+spec's parameters. URLs passed to hooks never contain passwords (they are
+replaced by ``***``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+PROJECT_NAME = "accord"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a function as an implementation of one of the hooks below.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+#: What ``accord_hash_function`` returns: bytes in, an unsigned integer out.
+HashFunction = Callable[[bytes], int]
+
+
+# --------------------------------------------------------------------------
+# Consistent hash ring
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def accord_hash_function(name: str) -> HashFunction | None:
+    """Provide the hash function a :class:`~accord.core.ring.HashRing` calls *name*.
+
+    Called when a ring is built with ``hash="<name>"``; the answer is cached
+    by the ring, not asked again per lookup.
+
+    :param name: the name the user wrote, e.g. ``"md5"`` or ``"xxh3"``.
+    :returns: a function that takes ``bytes`` and returns an unsigned integer
+        (``0 <= h < 2**64``), deterministic across processes and machines and
+        uniformly spread; or ``None`` if this plugin does not know *name*.
+
+    Built-ins: ``md5`` and ``xxh3``. When no plugin answers, the ring raises
+    :class:`~accord.core.errors.UnknownProviderError` listing the known names.
+    """
+
+
+@hookspec
+def accord_ring_changed(ring: Any, added: Sequence[str], removed: Sequence[str]) -> None:
+    """Observe a change of a ring's membership.
+
+    Called after ``add_node``/``remove_node`` (or a bulk change) took effect,
+    so lookups already see the new ring.
+
+    :param ring: the :class:`~accord.core.ring.HashRing` that changed.
+    :param added: the names of the nodes that joined (may be empty).
+    :param removed: the names of the nodes that left (may be empty).
+    """
+
+
+@hookspec
+def accord_node_ejected(
+    source: str, node: str, error: BaseException | None, failures: int, retry_after: float
+) -> None:
+    """Observe a node taken out of service after repeated failures.
+
+    Called by the ring cache (``failover="eject"``) when a node has failed
+    *failures* times in a row; its keys go to the next node in their
+    preference list until it is readmitted.
+
+    :param source: who ejected it, e.g. ``"cache:default"`` (the cache alias).
+    :param node: the node's name (its URL without password).
+    :param error: the last error seen, or ``None``.
+    :param failures: consecutive failures that led to the ejection.
+    :param retry_after: seconds until the node is probed again.
+    """
+
+
+@hookspec
+def accord_node_restored(source: str, node: str, downtime: float) -> None:
+    """Observe an ejected node readmitted after a successful probe.
+
+    :param source: as in :func:`accord_node_ejected`.
+    :param node: the node's name (its URL without password).
+    :param downtime: seconds the node was out of service.
+    """
+
+
+# --------------------------------------------------------------------------
+# Distributed lock
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> Any | None:
+    """Provide the lock backend for a URL scheme.
+
+    Called when a :class:`~accord.core.lock.Lock` is made from a URL; backends
+    are cached per URL and options, so this is not asked per lock.
+
+    :param scheme: the URL's scheme, lower-cased, e.g. ``"redis"``, ``"file"``.
+    :param url: the whole URL, as the user wrote it (it may hold a password:
+        never log it).
+    :param options: backend options the user passed besides the URL.
+    :returns: a lock backend (see the backend contract in
+        :mod:`accord.core.lock`), or ``None`` if this plugin does not serve
+        *scheme*.
+
+    Built-ins: ``redis``, ``rediss``, ``unix``, ``zookeeper``, ``file``,
+    ``memory``. When no plugin answers, accord raises
+    :class:`~accord.core.errors.UnknownProviderError` listing the schemes.
+    """
+
+
+@hookspec
+def accord_lock_acquired(name: str, url: str, token: int, wait: float) -> None:
+    """Observe a lock acquired.
+
+    :param name: the lock's name.
+    :param url: the backend URL without password.
+    :param token: the fencing token of this acquisition.
+    :param wait: seconds spent waiting in ``acquire``.
+    """
+
+
+@hookspec
+def accord_lock_released(name: str, url: str, token: int, held: float) -> None:
+    """Observe a lock released by its holder.
+
+    :param name: the lock's name.
+    :param url: the backend URL without password.
+    :param token: the fencing token of the acquisition that ended.
+    :param held: seconds the lock was held.
+    """
+
+
+@hookspec
+def accord_lock_lost(name: str, url: str, token: int, held: float, reason: str) -> None:
+    """Observe a lock lost while its holder still ran.
+
+    Called once per loss, before the lock's ``on_lost`` callbacks; the holder
+    may still be running its critical section.
+
+    :param name: the lock's name.
+    :param url: the backend URL without password.
+    :param token: the fencing token of the lost acquisition.
+    :param held: seconds between acquisition and the loss being noticed.
+    :param reason: why, in words: ``"expired"``, ``"taken by another holder"``,
+        ``"session expired"``, ``"renewal failed: ..."``.
+    """
+
+
+# --------------------------------------------------------------------------
+# Celery singleton tasks
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def accord_task_duplicate_suppressed(task_name: str, key: str, holder_id: str, stage: str) -> None:
+    """Observe a singleton task call that was not run because its key is held.
+
+    :param task_name: the Celery task name.
+    :param key: the singleton key (the canonical form of the bound arguments).
+    :param holder_id: the Celery task id that holds the key.
+    :param stage: ``"enqueue"`` (stopped at ``apply_async``) or ``"worker"``
+        (stopped before the body ran).
+    """
+
+
+# --------------------------------------------------------------------------
+# Two-phase commit
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def accord_tpc_participant(vendor: str, connection: Any, alias: str) -> Any | None:
+    """Provide the two-phase-commit participant for a database connection.
+
+    Called once per connection that enters a ``tpc.atomic`` block.
+
+    :param vendor: the database vendor, e.g. ``"postgresql"``, ``"mysql"``
+        (Django's ``connection.vendor``).
+    :param connection: the connection object (a Django ``DatabaseWrapper`` in
+        the Django adapter).
+    :param alias: the connection's alias, e.g. ``"default"``.
+    :returns: a participant (see the contract in :mod:`accord.core.tpc`), or
+        ``None`` if this plugin cannot drive *vendor*.
+
+    Built-ins: PostgreSQL (``PREPARE TRANSACTION``) and MySQL/MariaDB (XA).
+    When no plugin answers, ``tpc.atomic`` refuses the alias before anything
+    is written.
+    """
+
+
+@hookspec(firstresult=True)
+def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> Any | None:
+    """Provide the durable store of two-phase-commit decisions for a URL scheme.
+
+    :param scheme: the URL's scheme, lower-cased, e.g. ``"django"``, ``"zookeeper"``.
+    :param url: the whole URL, as the user wrote it (it may hold a password:
+        never log it).
+    :param options: store options the user passed besides the URL.
+    :returns: a decision log (see the contract in :mod:`accord.core.tpc`), or
+        ``None`` if this plugin does not serve *scheme*.
+    """
+
+
+@hookspec
+def accord_tpc_outcome(
+    xid: str, outcome: str, participants: Sequence[str], duration: float
+) -> None:
+    """Observe the end of a global transaction.
+
+    :param xid: the global transaction id.
+    :param outcome: ``"committed"``, ``"rolled back"``, ``"one-phase"`` (one
+        writer, committed without 2PC) or ``"in doubt"`` (left to recovery).
+    :param participants: the aliases that took part.
+    :param duration: seconds from the first prepare to the end.
+    """
+
+
+@hookspec
+def accord_tpc_in_doubt_resolved(xid: str, outcome: str, participant: str, age: float) -> None:
+    """Observe recovery resolving one in-doubt (prepared) branch.
+
+    :param xid: the global transaction id.
+    :param outcome: ``"committed"`` or ``"rolled back"``.
+    :param participant: the alias whose branch was resolved.
+    :param age: seconds since the transaction was prepared, where the
+        database tells (else ``-1``).
+    """

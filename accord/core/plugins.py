@@ -1,0 +1,276 @@
+"""The plugin manager: accord's built-ins first, then installed plugins.
+
+:func:`get_plugin_manager` builds one :class:`pluggy.PluginManager` per
+process, lazily, on first use (importing accord loads no plugin):
+
+1. it declares the hooks of :mod:`accord.core.hookspecs`;
+2. it registers accord's own built-ins (:data:`BUILTIN_PLUGINS`) as plugins,
+   so they answer through the same hooks a third party uses;
+3. it loads every entry point of group ``accord`` (:data:`ENTRY_POINT_GROUP`)
+   and registers it under the entry point's name, unless the environment
+   variable ``ACCORD_DISABLE_PLUGINS`` names it (or is ``all``).
+
+Failure behaviour:
+
+* a plugin whose entry point fails to import is skipped with an
+  :class:`~accord.core.errors.AccordPluginWarning` naming it and the error;
+  accord runs with the others (the failure is kept in
+  :attr:`AccordPluginManager.failed_plugins`, and "unknown name" errors
+  mention it);
+* a plugin that implements a hook accord does not declare (a misspelt name),
+  or implements one with parameters the spec does not have, raises
+  :class:`~accord.core.errors.PluginError` naming the plugin and the hook;
+  set ``ACCORD_DISABLE_PLUGINS=<name>`` to run without it;
+* an ``ACCORD_DISABLE_PLUGINS`` value that is not ``all`` or a
+  comma-separated list of entry-point names raises
+  :class:`~accord.core.errors.PluginError`; a name that matches no installed
+  plugin gives a warning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import logging
+import os
+import re
+import threading
+import warnings
+from collections.abc import Iterable
+from typing import Any, cast
+
+import pluggy
+
+from accord.core import hookspecs
+from accord.core.errors import AccordPluginWarning, PluginError
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "DISABLE_ENV",
+    "ENTRY_POINT_GROUP",
+    "AccordPluginManager",
+    "get_plugin_manager",
+    "notify",
+    "reset_plugin_manager",
+]
+
+logger = logging.getLogger("accord.plugins")
+
+#: Entry-point group that third-party distributions declare their plugins in.
+ENTRY_POINT_GROUP = "accord"
+#: Environment variable: ``all``, or comma-separated entry-point names to keep out.
+DISABLE_ENV = "ACCORD_DISABLE_PLUGINS"
+#: accord's own plugins, registered first (so asked last by provider hooks).
+BUILTIN_PLUGINS: tuple[str, ...] = ("accord.core.hashes",)
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_HOOK_PREFIX = "accord_"
+
+
+class AccordPluginManager(pluggy.PluginManager):
+    """A :class:`pluggy.PluginManager` that checks plugins as they register.
+
+    Besides functions marked with :data:`accord.hookimpl`, any function whose
+    name starts with ``accord_`` counts as a hook implementation, so a
+    misspelt hook name fails loudly instead of being ignored.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        #: Entry-point name -> the exception its import raised.
+        self.failed_plugins: dict[str, BaseException] = {}
+        #: Entry-point names kept out by ``ACCORD_DISABLE_PLUGINS``.
+        self.disabled_plugins: set[str] = set()
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith(_HOOK_PREFIX):
+            if not callable(getattr(plugin, name, None)):
+                return None
+            opts = {
+                "wrapper": False,
+                "hookwrapper": False,
+                "optionalhook": False,
+                "tryfirst": False,
+                "trylast": False,
+                "specname": None,
+            }
+        return opts
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register *plugin*; raise :class:`PluginError` if one of its hooks is unknown.
+
+        On error the plugin is left unregistered.
+        """
+        try:
+            registered = super().register(plugin, name)
+        except ValueError as exc:  # pluggy: name or object already registered
+            raise PluginError(
+                f"accord plugin {name or plugin!r} cannot be registered: {exc}"
+            ) from exc
+        except pluggy.PluginValidationError as exc:
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise PluginError(
+                f"accord plugin {name or _describe(plugin)!r} is invalid: {detail} "
+                f"Fix the plugin, or set {DISABLE_ENV}={name or '<its name>'} to run without it."
+            ) from exc
+        if registered is None:  # blocked
+            return None
+        try:
+            self._check_plugin_hooks(plugin, registered)
+        except PluginError:
+            self.unregister(plugin)
+            raise
+        return registered
+
+    def _check_plugin_hooks(self, plugin: object, name: str) -> None:
+        known = sorted(self.hook.__dict__)
+        for caller in self.get_hookcallers(plugin) or ():
+            if caller.has_spec():
+                if caller.spec is not None and not caller.spec.opts.get("firstresult"):
+                    for impl in caller.get_hookimpls():
+                        if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                            raise PluginError(
+                                f"accord plugin {name!r} implements the observer hook "
+                                f"{caller.name!r} as a wrapper; observers are plain functions."
+                            )
+                continue
+            if any(i.optionalhook for i in caller.get_hookimpls() if i.plugin is plugin):
+                continue
+            specs = [n for n in known if self.hook.__dict__[n].has_spec()]
+            close = difflib.get_close_matches(caller.name, specs, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise PluginError(
+                f"accord plugin {name!r} implements unknown hook {caller.name!r}.{hint} "
+                f"Known hooks: {', '.join(specs)}. "
+                f"Fix the plugin, or set {DISABLE_ENV}={name} to run without it."
+            )
+
+
+def _describe(plugin: object) -> str:
+    return getattr(plugin, "__name__", None) or type(plugin).__name__
+
+
+def parse_disabled(value: str | None) -> set[str] | None:
+    """Parse ``ACCORD_DISABLE_PLUGINS``: ``None`` means all external plugins are out.
+
+    :raises PluginError: the value is neither ``all`` nor a comma-separated
+        list of entry-point names.
+    """
+    if value is None or not value.strip():
+        return set()
+    names = [part.strip() for part in value.split(",")]
+    if [n.lower() for n in names] == ["all"]:
+        return None
+    bad = [n for n in names if not _NAME_RE.match(n) or n.lower() == "all"]
+    if bad:
+        raise PluginError(
+            f"{DISABLE_ENV}={value!r} is invalid: {', '.join(repr(b) for b in bad)} "
+            "is not a plugin name. Accepted: 'all', or entry-point names separated "
+            "by commas, e.g. 'accord-statsd,myplugin'."
+        )
+    return set(names)
+
+
+def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def _build() -> AccordPluginManager:
+    manager = AccordPluginManager()
+    disabled = parse_disabled(os.environ.get(DISABLE_ENV))
+    for module_name in BUILTIN_PLUGINS:
+        manager.register(importlib.import_module(module_name), name=module_name)
+    seen: set[str] = set()
+    for ep in _entry_points():
+        seen.add(ep.name)
+        if disabled is None or ep.name in disabled:
+            manager.disabled_plugins.add(ep.name)
+            continue
+        if manager.has_plugin(ep.name):
+            dist = ep.dist.name if ep.dist else "an unknown distribution"
+            warnings.warn(
+                f"accord plugin {ep.name!r} from {dist} ({ep.value}) is skipped: "
+                "another plugin is already registered under that name.",
+                AccordPluginWarning,
+                stacklevel=3,
+            )
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            manager.failed_plugins[ep.name] = exc
+            warnings.warn(
+                f"accord plugin {ep.name!r} ({ep.value}) failed to import and is skipped: "
+                f"{type(exc).__name__}: {exc}. accord runs without it.",
+                AccordPluginWarning,
+                stacklevel=3,
+            )
+            continue
+        manager.register(plugin, name=ep.name)
+    for name in sorted((disabled or set()) - seen):
+        warnings.warn(
+            f"{DISABLE_ENV} names {name!r}, but no installed accord plugin has that name "
+            f"(installed: {', '.join(sorted(seen)) or 'none'}).",
+            AccordPluginWarning,
+            stacklevel=3,
+        )
+    return manager
+
+
+_lock = threading.Lock()
+_manager: AccordPluginManager | None = None
+
+
+def get_plugin_manager() -> AccordPluginManager:
+    """Return the process's plugin manager, building it on first call.
+
+    Thread-safe; later calls return the same object.
+
+    :raises PluginError: a plugin is invalid, or ``ACCORD_DISABLE_PLUGINS`` is
+        malformed (see the module docstring). The manager is then not kept,
+        so a later call tries again.
+    """
+    global _manager
+    manager = _manager
+    if manager is None:
+        with _lock:
+            if _manager is None:
+                _manager = _build()
+            manager = _manager
+    return manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the plugin manager; the next :func:`get_plugin_manager` builds a new one.
+
+    For tests and for processes that install plugins at run time. Objects
+    that already asked a provider hook keep what they were given.
+    """
+    global _manager
+    with _lock:
+        _manager = None
+
+
+def notify(hook_name: str, **kwargs: Any) -> None:
+    """Call the observer hook *hook_name* on every plugin, isolating failures.
+
+    Each implementation gets the keyword arguments it names. One that raises
+    is logged with its traceback (logger ``accord.plugins``) and the others
+    still run; the caller is never disturbed.
+    """
+    caller = cast(pluggy.HookCaller, getattr(get_plugin_manager().hook, hook_name))
+    impls = caller.get_hookimpls()
+    if not impls:
+        return
+    for impl in reversed(impls):
+        try:
+            impl.function(*[kwargs[arg] for arg in impl.argnames])
+        except Exception:
+            logger.exception(
+                "accord plugin %r failed in %s; the event is not lost for other plugins",
+                impl.plugin_name,
+                hook_name,
+            )
