@@ -1,0 +1,48 @@
+"""Message brokers for Celery tests: check that RabbitMQ answers.
+
+Failure behaviour first: :func:`check_amqp` raises
+:class:`~accord.core.errors.ServiceUnavailable` when kombu is missing or the
+broker refuses or does not answer within the timeout; it never returns an
+unchecked URL. The broker is found through ``ACCORD_TEST_AMQP_URL``
+[``amqp://guest:guest@127.0.0.1:5672//``]. For a Redis broker, start a
+:class:`~accord.testing.servers.RedisServer` and use its ``url``.
+"""
+
+from __future__ import annotations
+
+from accord.core.errors import ServiceUnavailable
+from accord.testing import _env
+
+__all__ = ["check_amqp"]
+
+RABBITMQ = "RabbitMQ"
+
+
+def check_amqp(url: str | None = None, *, timeout: float = 5.0) -> str:
+    """Open and close a real kombu connection to ``url`` (default from the environment).
+
+    Returns the URL. Raises :class:`ServiceUnavailable` naming RabbitMQ if kombu
+    is not installed or the broker cannot be reached or refuses the login.
+    """
+    url = url or _env.url_from_env(_env.AMQP_URL)
+    try:
+        from kombu import Connection
+    except ImportError:
+        raise ServiceUnavailable(
+            RABBITMQ, "kombu is not installed: pip install 'accord[celery]'"
+        ) from None
+    conn = Connection(url, connect_timeout=timeout)
+    try:
+        # One attempt: kombu's own connect() retries with a pause in between.
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, timeout=int(max(timeout, 1))
+        )
+    except Exception as exc:  # kombu/amqp raise socket, auth and protocol errors alike
+        raise ServiceUnavailable(
+            RABBITMQ,
+            f"cannot connect to {_env.redact(url)} ({exc!r}); start RabbitMQ "
+            f"(Debian/Ubuntu: apt-get install rabbitmq-server) or set {_env.AMQP_URL}",
+        ) from exc
+    finally:
+        conn.release()
+    return url

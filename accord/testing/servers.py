@@ -1,0 +1,227 @@
+"""Real Redis and ZooKeeper servers on free loopback ports, for tests.
+
+Failure behaviour first: a missing ``redis-server``, Java or ZooKeeper jar, or
+a server that exits or does not answer before its deadline, raises
+:class:`~accord.core.errors.ServiceUnavailable`; when the server started but
+failed, the message ends with the last lines of its log. Process handling
+(own process group, no leaks, retries on a taken port) is described in
+:mod:`accord.testing.process`.
+
+This module imports no test framework and no optional dependency.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Sequence
+
+from accord.core.errors import ServiceUnavailable
+from accord.testing.process import LOOPBACK, ServerProcess, free_port
+
+__all__ = ["LOOPBACK", "RedisServer", "ServerProcess", "ZooKeeperServer", "free_port"]
+
+
+class RedisServer(ServerProcess):
+    """A ``redis-server`` without persistence (``--save "" --appendonly no``).
+
+    The binary is ``executable``, else ``$ACCORD_TEST_REDIS_SERVER``, else
+    ``redis-server`` on ``PATH``; if none is found :meth:`start` raises
+    :class:`ServiceUnavailable`. ``extra_args`` are appended to the command line.
+    """
+
+    service = "Redis"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        executable: str | None = None,
+        extra_args: Sequence[str] = (),
+        host: str = LOOPBACK,
+        workdir: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(port, host=host, workdir=workdir, startup_timeout=startup_timeout)
+        self.executable = executable or os.environ.get("ACCORD_TEST_REDIS_SERVER", "redis-server")
+        self.extra_args = list(extra_args)
+
+    @property
+    def url(self) -> str:
+        """``redis://host:port`` (database 0); append ``/N`` for another database."""
+        return f"redis://{self.host}:{self._port}"
+
+    def check_installed(self) -> None:
+        """Raise :class:`ServiceUnavailable` if the ``redis-server`` binary is not found."""
+        if shutil.which(self.executable) is None:
+            raise ServiceUnavailable(
+                self.service,
+                f"the redis-server binary {self.executable!r} was not found; install it "
+                "(Debian/Ubuntu: apt-get install redis-server) or set ACCORD_TEST_REDIS_SERVER "
+                "to its path",
+            )
+
+    def command(self) -> list[str]:
+        """``redis-server`` on this port and host, no persistence, files in :attr:`workdir`."""
+        return [
+            self.executable,
+            "--port", str(self._port),
+            "--bind", self.host,
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--dir", str(self.workdir),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def is_ready(self) -> bool:
+        """True when this server (checked by pid, not just the port) answers ``INFO``."""
+        if self._proc is None:
+            return False
+        try:
+            reply = self.execute("INFO", "server", timeout=0.5)
+        except OSError:
+            return False
+        return f"process_id:{self._proc.pid}\r\n".encode() in reply
+
+    def execute(self, *args: str, timeout: float = 5.0) -> bytes:
+        """Send one command and return the raw RESP reply; OSError if unreachable.
+
+        A tiny client for fixtures (PING, FLUSHALL, INFO) that needs no redis-py.
+        """
+        parts = [f"*{len(args)}\r\n".encode()]
+        for arg in args:
+            data = arg.encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        with socket.create_connection((self.host, self._port), timeout=timeout) as sock:
+            sock.sendall(b"".join(parts))
+            reply = sock.recv(65536)
+            if reply.startswith(b"$"):  # a bulk string: read up to its announced length
+                header, _, body = reply.partition(b"\r\n")
+                size = int(header[1:])
+                while size >= 0 and len(body) < size + 2:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                reply = header + b"\r\n" + body
+            return reply
+
+    def flushall(self) -> None:
+        """Delete every key in every database; OSError if the server is unreachable."""
+        reply = self.execute("FLUSHALL")
+        if not reply.startswith(b"+OK"):
+            raise OSError(f"FLUSHALL on {self.url} answered {reply!r}")
+
+
+_DEBIAN_ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
+# The Debian jar's manifest lists its dependencies but no logging backend;
+# slf4j-simple sends ZooKeeper's log to stderr, i.e. into server.log.
+_LOG_BINDINGS = ("/usr/share/java/slf4j-simple.jar",)
+
+
+class ZooKeeperServer(ServerProcess):
+    """A standalone ZooKeeper (``ZooKeeperServerMain``) with its own data directory.
+
+    ``classpath`` is the ZooKeeper jars (``os.pathsep``-joined; ``dir/*``
+    works), else ``$ACCORD_TEST_ZOOKEEPER_CLASSPATH``, else Debian's
+    ``/usr/share/java/zookeeper.jar``. Java is ``$JAVA_HOME/bin/java`` or
+    ``java`` on ``PATH``. If either is missing :meth:`start` raises
+    :class:`ServiceUnavailable`. Data survives :meth:`stop`, :meth:`kill` and
+    :meth:`restart`, so sessions and znodes do too, as on a real server.
+    ``tick_time`` and ``min_session_timeout`` (ms) are low to keep
+    session-expiry tests quick.
+    """
+
+    service = "ZooKeeper"
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        classpath: str | None = None,
+        java: str | None = None,
+        tick_time: int = 500,
+        min_session_timeout: int = 1000,
+        max_session_timeout: int = 60000,
+        host: str = LOOPBACK,
+        workdir: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(port, host=host, workdir=workdir, startup_timeout=startup_timeout)
+        self.classpath = classpath or os.environ.get(
+            "ACCORD_TEST_ZOOKEEPER_CLASSPATH", _DEBIAN_ZOOKEEPER_JAR
+        )
+        java_home = os.environ.get("JAVA_HOME")
+        self.java = java or (os.path.join(java_home, "bin", "java") if java_home else "java")
+        self.tick_time = tick_time
+        self.min_session_timeout = min_session_timeout
+        self.max_session_timeout = max_session_timeout
+
+    @property
+    def hosts(self) -> str:
+        """``host:port``, the connection string kazoo's ``KazooClient(hosts=...)`` takes."""
+        return f"{self.host}:{self._port}"
+
+    def check_installed(self) -> None:
+        """Raise :class:`ServiceUnavailable` if Java or the ZooKeeper jar is not found."""
+        hint = "Debian/Ubuntu: apt-get install zookeeper default-jre-headless"
+        if shutil.which(self.java) is None:
+            raise ServiceUnavailable(
+                self.service, f"java ({self.java!r}) was not found ({hint}, or set JAVA_HOME)"
+            )
+        first = self.classpath.split(os.pathsep)[0]
+        if not os.path.exists(first.removesuffix("*")):
+            raise ServiceUnavailable(
+                self.service,
+                f"the ZooKeeper jar {first!r} was not found ({hint}, or set "
+                "ACCORD_TEST_ZOOKEEPER_CLASSPATH to the jars of a ZooKeeper download)",
+            )
+
+    def prepare(self) -> None:
+        """Write ``zoo.cfg`` (standalone, loopback, no admin server) into :attr:`workdir`."""
+        data = self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        config = {
+            "tickTime": self.tick_time,
+            "minSessionTimeout": self.min_session_timeout,
+            "maxSessionTimeout": self.max_session_timeout,
+            "dataDir": data,
+            "clientPort": self._port,
+            "clientPortAddress": self.host,
+            "admin.enableServer": "false",
+            "4lw.commands.whitelist": "ruok,srvr,stat,mntr,cons,conf",
+        }
+        text = "".join(f"{key}={value}\n" for key, value in config.items())
+        (self.workdir / "zoo.cfg").write_text(text)
+
+    def command(self) -> list[str]:
+        """``java -cp ... ZooKeeperServerMain zoo.cfg``, tuned for a fast start."""
+        entries = [self.classpath, *(jar for jar in _LOG_BINDINGS if os.path.exists(jar))]
+        return [
+            self.java,
+            "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            "-cp",
+            os.pathsep.join(entries),
+            "org.apache.zookeeper.server.ZooKeeperServerMain",
+            str(self.workdir / "zoo.cfg"),
+        ]
+
+    def is_ready(self) -> bool:
+        """True when the server serves requests (``srvr`` reports a mode, not just ``imok``)."""
+        try:
+            return "Mode:" in self.four_letter_word("srvr", timeout=0.5)
+        except OSError:
+            return False
+
+    def four_letter_word(self, word: str, timeout: float = 5.0) -> str:
+        """Send a four-letter word (ruok, srvr, stat, mntr, cons, conf); OSError if unreachable."""
+        chunks = []
+        with socket.create_connection((self.host, self._port), timeout=timeout) as sock:
+            sock.sendall(word.encode())
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
