@@ -15,7 +15,8 @@ failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
     ├── PluginError                         a plugin cannot be loaded or declares a bad hook
     ├── ServiceUnavailable                  a server a test needs is missing or would not start
     ├── RingError
-    │   └── EmptyRingError (LookupError)    a lookup on a ring that has no nodes
+    │   ├── EmptyRingError (LookupError)    a lookup on a ring that has no nodes
+    │   └── RingTypeError (TypeError)       a ring key, node name or weight of the wrong type
     ├── LockError                           anything about a distributed lock
     │   ├── LockTimeout                     acquire(timeout=...) ran out of time
     │   ├── LockLost                        the lease was lost while the holder ran
@@ -50,6 +51,7 @@ __all__ = [
     "PrepareFailed",
     "RecoveryError",
     "RingError",
+    "RingTypeError",
     "ServiceUnavailable",
     "TPCError",
     "TaskError",
@@ -115,6 +117,13 @@ class RingError(AccordError):
 
 class EmptyRingError(RingError, LookupError):
     """A key was looked up on a ring that has no nodes."""
+
+
+class RingTypeError(RingError, TypeError):
+    """A ring was given a key, node name, weight or option of the wrong type.
+
+    The message names the value, its type and the accepted types.
+    """
 
 
 class LockError(AccordError):
