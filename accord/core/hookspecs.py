@@ -82,9 +82,11 @@ def accord_node_ejected(
 ) -> None:
     """Observe a node taken out of service after repeated failures.
 
-    Called by the ring cache (``failover="eject"``) when a node has failed
-    *failures* times in a row; its keys go to the next node in their
-    preference list until it is readmitted.
+    Called by the ring cache (``failover="eject"`` or ``"miss"``) when a
+    node has failed *failures* times in a row. Under ``eject`` its keys go to
+    the next node in their preference list until it is readmitted; under
+    ``miss`` they read as misses. Called once per ejection, from the thread
+    whose request saw the last failure.
 
     :param source: who ejected it, e.g. ``"cache:default"`` (the cache alias).
     :param node: the node's name (its URL without password).
@@ -97,6 +99,10 @@ def accord_node_ejected(
 @hookspec
 def accord_node_restored(source: str, node: str, downtime: float) -> None:
     """Observe an ejected node readmitted after a successful probe.
+
+    By the time this is called the node has been flushed (so nothing it held
+    before the outage can be served stale) and the copies written to
+    stand-in nodes meanwhile have been deleted.
 
     :param source: as in :func:`accord_node_ejected`.
     :param node: the node's name (its URL without password).

@@ -12,3 +12,7 @@ class AccordConfig(AppConfig):
     label = "accord"
     verbose_name = "accord"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register accord's system checks (importing the module registers them)."""
+        from accord.contrib.django import checks  # noqa: F401
