@@ -26,8 +26,11 @@ failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
     │   └── AlreadyRunning                  a singleton task's key is held by another task id
     └── TPCError                            anything about a two-phase commit
         ├── PrepareFailed                   a participant refused to prepare; all rolled back
+        ├── TransactionFenced               recovery decided abort first; all rolled back
         ├── OutcomeUnknown                  the coordinator cannot tell yet; recovery will
+        ├── AtomicBlockActive               tpc.atomic inside an atomic block of an alias
         └── RecoveryError                   recovery could not resolve a transaction
+            └── BranchBusy                  the branch's owner session is still connected
 
 Warnings: :class:`AccordPluginWarning` (a plugin was skipped, and why).
 """
@@ -38,6 +41,8 @@ __all__ = [
     "AccordError",
     "AccordPluginWarning",
     "AlreadyRunning",
+    "AtomicBlockActive",
+    "BranchBusy",
     "ConfigurationError",
     "EmptyRingError",
     "LockBackendError",
@@ -55,6 +60,7 @@ __all__ = [
     "ServiceUnavailable",
     "TPCError",
     "TaskError",
+    "TransactionFenced",
     "UnknownProviderError",
 ]
 
@@ -169,12 +175,48 @@ class PrepareFailed(TPCError):
     """A participant could not prepare; every participant was rolled back."""
 
 
+class TransactionFenced(TPCError):
+    """Recovery recorded abort for this transaction before its coordinator could commit.
+
+    The coordinator was slower than the recovery delay; nothing was committed
+    anywhere and every branch is (or will be) rolled back. ``xid`` names it.
+    """
+
+    def __init__(self, message: str, *, xid: str = "") -> None:
+        super().__init__(message)
+        self.xid = xid
+
+
 class OutcomeUnknown(TPCError):
-    """The outcome is not known yet (e.g. the acknowledgement was lost); recovery decides."""
+    """The outcome is not known yet (e.g. the acknowledgement was lost); recovery decides.
+
+    ``xid`` is the global transaction id to pass to ``tpc.outcome()`` later.
+    """
+
+    def __init__(self, message: str, *, xid: str = "") -> None:
+        super().__init__(message)
+        self.xid = xid
+
+
+class AtomicBlockActive(TPCError):
+    """``tpc.atomic`` was entered while an alias is already in a transaction.
+
+    An outer ``transaction.atomic`` (or ``ATOMIC_REQUESTS``, or a ``TestCase``)
+    would commit or roll back on its own, outside the global transaction.
+    """
 
 
 class RecoveryError(TPCError):
     """Recovery could not resolve an in-doubt transaction; it will be retried."""
+
+
+class BranchBusy(RecoveryError):
+    """The database refused to finish a prepared branch because its owner session is connected.
+
+    MariaDB refuses ``XA COMMIT``/``XA ROLLBACK`` from another session while
+    the session that prepared the branch is still connected; recovery leaves
+    the branch for a later run.
+    """
 
 
 class AccordPluginWarning(UserWarning):

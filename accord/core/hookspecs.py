@@ -200,19 +200,21 @@ def accord_task_duplicate_suppressed(task_name: str, key: str, holder_id: str, s
 def accord_tpc_participant(vendor: str, connection: Any, alias: str) -> Any | None:
     """Provide the two-phase-commit participant for a database connection.
 
-    Called once per connection that enters a ``tpc.atomic`` block.
+    Called once per alias each time a ``tpc.atomic`` block is entered, and per
+    alias by recovery (on recovery's own sessions), before anything is written.
 
     :param vendor: the database vendor, e.g. ``"postgresql"``, ``"mysql"``
         (Django's ``connection.vendor``).
-    :param connection: the connection object (a Django ``DatabaseWrapper`` in
-        the Django adapter).
+    :param connection: the session, as an
+        :class:`~accord.core.tpc.contract.SQLConnection` adapter; in the Django
+        adapter its ``wrapper`` attribute is the Django ``DatabaseWrapper``.
     :param alias: the connection's alias, e.g. ``"default"``.
-    :returns: a participant (see the contract in :mod:`accord.core.tpc`), or
-        ``None`` if this plugin cannot drive *vendor*.
+    :returns: a participant (see :class:`~accord.core.tpc.contract.Participant`),
+        or ``None`` if this plugin cannot drive *vendor*.
 
     Built-ins: PostgreSQL (``PREPARE TRANSACTION``) and MySQL/MariaDB (XA).
-    When no plugin answers, ``tpc.atomic`` refuses the alias before anything
-    is written.
+    When no plugin answers, ``tpc.atomic`` raises
+    :class:`~accord.core.errors.ConfigurationError` naming the alias and vendor.
     """
 
 
@@ -220,12 +222,19 @@ def accord_tpc_participant(vendor: str, connection: Any, alias: str) -> Any | No
 def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> Any | None:
     """Provide the durable store of two-phase-commit decisions for a URL scheme.
 
+    Called once per thread for the ``DECISION_LOG`` setting: an alias becomes
+    ``django://<alias>``; a URL is passed as written.
+
     :param scheme: the URL's scheme, lower-cased, e.g. ``"django"``, ``"zookeeper"``.
     :param url: the whole URL, as the user wrote it (it may hold a password:
         never log it).
     :param options: store options the user passed besides the URL.
-    :returns: a decision log (see the contract in :mod:`accord.core.tpc`), or
-        ``None`` if this plugin does not serve *scheme*.
+    :returns: a decision log (see :class:`~accord.core.tpc.contract.DecisionLog`),
+        or ``None`` if this plugin does not serve *scheme*.
+
+    Built-ins: ``django`` (a table in a Django database) and ``zookeeper``.
+    The store must make an insert-if-absent per xid durable before returning,
+    so that recovery's abort fence and the coordinator's commit cannot both win.
     """
 
 
@@ -235,11 +244,15 @@ def accord_tpc_outcome(
 ) -> None:
     """Observe the end of a global transaction.
 
+    Called by the coordinator once per ``tpc.atomic`` block, after phase two
+    (before ``on_commit`` callbacks run).
+
     :param xid: the global transaction id.
-    :param outcome: ``"committed"``, ``"rolled back"``, ``"one-phase"`` (one
-        writer, committed without 2PC) or ``"in doubt"`` (left to recovery).
+    :param outcome: ``"committed"``, ``"rolled back"``, ``"one-phase"`` (at
+        most one participant wrote: committed without 2PC) or ``"in doubt"``
+        (the decision may not be durable; left to recovery).
     :param participants: the aliases that took part.
-    :param duration: seconds from the first prepare to the end.
+    :param duration: seconds from entering the block to the end.
     """
 
 
@@ -247,9 +260,12 @@ def accord_tpc_outcome(
 def accord_tpc_in_doubt_resolved(xid: str, outcome: str, participant: str, age: float) -> None:
     """Observe recovery resolving one in-doubt (prepared) branch.
 
+    Called once per branch recovery committed or rolled back (not for branches
+    it skipped or found already resolved).
+
     :param xid: the global transaction id.
     :param outcome: ``"committed"`` or ``"rolled back"``.
     :param participant: the alias whose branch was resolved.
-    :param age: seconds since the transaction was prepared, where the
-        database tells (else ``-1``).
+    :param age: seconds since the branch was prepared (PostgreSQL), or since
+        its transaction began (MySQL, which does not record prepare time).
     """

@@ -16,3 +16,4 @@ class AccordConfig(AppConfig):
     def ready(self) -> None:
         """Register accord's system checks (importing the module registers them)."""
         from accord.contrib.django import checks  # noqa: F401
+        from accord.contrib.django.tpc import checks as tpc_checks  # noqa: F401

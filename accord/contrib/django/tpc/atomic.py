@@ -1,0 +1,199 @@
+"""``tpc.atomic(*aliases)``: one atomic block across several Django databases.
+
+Failure behaviour first:
+
+* bad aliases (unknown, fewer than two, repeated, an engine that cannot
+  prepare) raise :class:`~accord.core.errors.ConfigurationError`, and an
+  alias already inside an atomic block (``transaction.atomic``,
+  ``ATOMIC_REQUESTS``, a ``TestCase``) raises
+  :class:`~accord.core.errors.AtomicBlockActive`, before anything is written;
+* an exception in the block rolls back every database and propagates;
+* a participant failing to prepare rolls back every database and the
+  original exception propagates;
+* :class:`~accord.core.errors.TransactionFenced`: recovery aborted the
+  transaction first (the block ran longer than ``RECOVERY_DELAY`` between
+  prepare and commit); nothing was committed;
+* :class:`~accord.core.errors.OutcomeUnknown`: the commit decision may or
+  may not be durable; recovery finishes it either way; ask
+  ``tpc.outcome(exc.xid)``.
+
+Inside the block the aliases behave as in ``transaction.atomic``: nested
+``transaction.atomic()`` makes savepoints, and ``transaction.on_commit()``
+callbacks registered for a participating alias run once every database has
+committed (after phase two), never on rollback and never when the outcome is
+unknown.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ContextDecorator
+from types import TracebackType
+from typing import Any
+
+from django.db import connections
+
+from accord.contrib.django.tpc.config import (
+    decision_log,
+    get_settings,
+    participant_for,
+    resolve_alias,
+)
+from accord.contrib.django.tpc.connection import DjangoSQLConnection
+from accord.core.errors import AtomicBlockActive, ConfigurationError, OutcomeUnknown
+from accord.core.tpc.coordinator import GlobalTransaction, Result
+
+__all__ = ["atomic"]
+
+
+class _Outer:
+    """Stands in Django's ``atomic_blocks`` for the global block (durable checks read it)."""
+
+    _from_testcase = False
+    durable = False
+
+
+def _check_aliases(aliases: tuple[str, ...]) -> tuple[str, ...]:
+    if len(aliases) < 2:
+        raise ConfigurationError(
+            f"tpc.atomic{aliases!r} needs at least two database aliases; "
+            "for one database use django.db.transaction.atomic(using=...)"
+        )
+    repeated = sorted({a for a in aliases if aliases.count(a) > 1})
+    if repeated:
+        raise ConfigurationError(
+            f"tpc.atomic{aliases!r} names {', '.join(map(repr, repeated))} more than once; "
+            "name each database alias once"
+        )
+    return aliases
+
+
+class _Block:
+    """One run of a ``tpc.atomic`` block on the current thread."""
+
+    def __init__(self, aliases: tuple[str, ...]) -> None:
+        self.aliases = tuple(resolve_alias(a) for a in _check_aliases(aliases))
+        self.wrappers = [connections[a] for a in self.aliases]
+        self.sessions = [
+            DjangoSQLConnection(w, a) for w, a in zip(self.wrappers, self.aliases, strict=True)
+        ]
+        self.result: Result | None = None
+
+    def enter(self) -> None:
+        for alias, wrapper in zip(self.aliases, self.wrappers, strict=True):
+            if wrapper.in_atomic_block or not wrapper.get_autocommit():
+                raise AtomicBlockActive(
+                    f"tpc.atomic cannot start: database alias {alias!r} is already in a "
+                    "transaction (transaction.atomic, ATOMIC_REQUESTS or a TestCase); "
+                    "enter tpc.atomic outside it (use TransactionTestCase in tests)"
+                )
+        participants = [participant_for(s) for s in self.sessions]
+        conf = get_settings()
+        self.coordinator = GlobalTransaction(participants, decision_log(conf), conf.node)
+        for wrapper, session in zip(self.wrappers, self.sessions, strict=True):
+            wrapper.commit_on_exit = True
+            wrapper.needs_rollback = False
+            wrapper.set_autocommit(False, force_begin_transaction_with_broken_autocommit=True)
+            wrapper.in_atomic_block = True
+            wrapper.atomic_blocks.append(_Outer())  # type: ignore[arg-type]
+            wrapper.execute_wrappers.append(session.track)
+        try:
+            self.coordinator.begin()
+        except BaseException:
+            self._close_django_blocks()
+            self._restore(committed=False)
+            raise
+
+    def exit(self, failed: bool) -> None:
+        must_roll_back = failed or any(
+            w.needs_rollback or w.closed_in_transaction for w in self.wrappers
+        )
+        self._close_django_blocks()
+        if must_roll_back:
+            self.result = self.coordinator.rollback()
+            self._restore(committed=False)
+            return
+        try:
+            self.result = self.coordinator.commit()
+        except OutcomeUnknown:
+            for wrapper in self.wrappers:  # gone sessions let recovery finish their branches
+                wrapper.run_on_commit = []
+                wrapper.close()
+            raise
+        except BaseException:
+            self._restore(committed=False)
+            raise
+        self._restore(committed=True)
+
+    def _close_django_blocks(self) -> None:
+        for wrapper, session in zip(self.wrappers, self.sessions, strict=True):
+            if session.track in wrapper.execute_wrappers:
+                wrapper.execute_wrappers.remove(session.track)
+            if wrapper.atomic_blocks and isinstance(wrapper.atomic_blocks[-1], _Outer):
+                wrapper.atomic_blocks.pop()
+            wrapper.in_atomic_block = False
+
+    def _restore(self, *, committed: bool) -> None:
+        # Every alias leaves its transaction before any callback runs: a callback
+        # may use another participating alias.
+        callbacks = []
+        for wrapper in self.wrappers:
+            hooks, wrapper.run_on_commit = wrapper.run_on_commit, []
+            callbacks.append(hooks if committed else [])
+            wrapper.needs_rollback = False
+            if wrapper.closed_in_transaction:
+                wrapper.closed_in_transaction = False
+                wrapper.connection = None
+                continue
+            try:
+                wrapper.set_autocommit(True)
+            except Exception:
+                wrapper.close()  # a broken session: Django reconnects next time
+        for wrapper, hooks in zip(self.wrappers, callbacks, strict=True):
+            wrapper.run_on_commit = hooks
+            wrapper.run_and_clear_commit_hooks()
+
+
+class atomic(ContextDecorator):  # named like django.db.transaction.atomic
+    """A block (or decorated function) that commits on every alias, or on none.
+
+    Failure behaviour: see :mod:`accord.contrib.django.tpc.atomic`. After a
+    block, :attr:`result` holds the :class:`~accord.core.tpc.Result` of the
+    latest run on this thread (``xid``, ``outcome``, ``pending``).
+    """
+
+    def __init__(self, *aliases: str) -> None:
+        self.aliases = _check_aliases(aliases)
+        self._local = threading.local()
+
+    def _stack(self) -> list[_Block]:
+        stack: list[_Block] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    @property
+    def result(self) -> Result | None:
+        """The outcome of this thread's latest completed block, or None."""
+        return getattr(self._local, "result", None)
+
+    def __enter__(self) -> atomic:
+        block = _Block(self.aliases)
+        block.enter()
+        self._stack().append(block)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        block = self._stack().pop()
+        try:
+            block.exit(failed=exc_type is not None)
+        finally:
+            self._local.result = block.result
+
+    def __call__(self, func: Any) -> Any:
+        return super().__call__(func)

@@ -1,0 +1,179 @@
+"""The ``ACCORD["TPC"]`` settings, and how aliases become participants and a decision log.
+
+Failure behaviour first: a bad setting raises
+:class:`~accord.core.errors.ConfigurationError` naming the key, the value and
+what is accepted; an alias that is not in ``DATABASES``, or whose engine no
+plugin can drive, raises it too, before anything is written.
+
+==========================  ==========  =====================================================
+``ACCORD["TPC"]`` key       default     meaning
+==========================  ==========  =====================================================
+``NODE``                    "default"   this deployment's id in every xid (1-24 of [a-z0-9_-])
+``DECISION_LOG``            "default"   a database alias (table ``accord_tpc_decision``), or
+                                        a URL such as ``zookeeper://host:2181/accord/tpc``
+``RECOVERY_DELAY``          60          seconds before recovery may abort an undecided branch
+``DECISION_RETENTION``      604800      seconds decision records are kept (``tpc.outcome``)
+``RECOVERY_ALIASES``        None        aliases recovery scans; None: every PostgreSQL and
+                                        MySQL alias in ``DATABASES``
+``RECOVER_NODES``           [NODE]      node ids whose transactions recovery resolves
+==========================  ==========  =====================================================
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+from accord.contrib.django.tpc.connection import DjangoSQLConnection, fresh_connection
+from accord.core.errors import ConfigurationError
+from accord.core.hookspecs import hookimpl
+from accord.core.plugins import get_plugin_manager
+from accord.core.tpc.contract import DecisionLog, Participant
+from accord.core.tpc.sqllog import SQLDecisionLog
+from accord.core.tpc.xid import validate_node
+
+__all__ = ["TPCSettings", "decision_log", "get_settings", "participant_for", "resolve_alias"]
+
+_KEYS = ("NODE", "DECISION_LOG", "RECOVERY_DELAY", "DECISION_RETENTION")
+_MORE_KEYS = ("RECOVERY_ALIASES", "RECOVER_NODES")
+
+
+@dataclass(frozen=True)
+class TPCSettings:
+    """``ACCORD["TPC"]``, validated, with defaults filled in."""
+
+    node: str = "default"
+    decision_log: str = "default"
+    recovery_delay: float = 60.0
+    decision_retention: float = 7 * 86400.0
+    recovery_aliases: tuple[str, ...] | None = None
+    recover_nodes: tuple[str, ...] = ()
+
+
+def _number(raw: dict[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(
+            f'ACCORD["TPC"]["{key}"] = {value!r} is invalid; expected a number of seconds >= 0'
+        )
+    return float(value)
+
+
+def _names(raw: dict[str, Any], key: str) -> tuple[str, ...] | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            f'ACCORD["TPC"]["{key}"] = {value!r} is invalid; expected a list of strings'
+        )
+    return tuple(value)
+
+
+def get_settings() -> TPCSettings:
+    """Read and check ``settings.ACCORD["TPC"]`` (see the module docstring)."""
+    raw = getattr(settings, "ACCORD", {}).get("TPC", {})
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f'ACCORD["TPC"] = {raw!r} is invalid; expected a dict')
+    unknown = sorted(set(raw) - set(_KEYS) - set(_MORE_KEYS))
+    if unknown:
+        raise ConfigurationError(
+            f'ACCORD["TPC"] has unknown keys {unknown}; accepted: {", ".join(_KEYS + _MORE_KEYS)}'
+        )
+    node = validate_node(raw.get("NODE", "default"))
+    log = raw.get("DECISION_LOG", "default")
+    if not isinstance(log, str) or not log:
+        raise ConfigurationError(
+            f'ACCORD["TPC"]["DECISION_LOG"] = {log!r} is invalid; expected a database alias '
+            "or a URL such as 'zookeeper://127.0.0.1:2181/accord/tpc'"
+        )
+    nodes = _names(raw, "RECOVER_NODES") or (node,)
+    for other in nodes:
+        validate_node(other)
+    return TPCSettings(
+        node=node,
+        decision_log=log,
+        recovery_delay=_number(raw, "RECOVERY_DELAY", 60.0),
+        decision_retention=_number(raw, "DECISION_RETENTION", 7 * 86400.0),
+        recovery_aliases=_names(raw, "RECOVERY_ALIASES"),
+        recover_nodes=nodes,
+    )
+
+
+def resolve_alias(alias: object) -> str:
+    """Return *alias* if ``DATABASES`` has it, else raise :class:`ConfigurationError`."""
+    if not isinstance(alias, str):
+        raise ConfigurationError(f"database alias {alias!r} is not a string")
+    if alias not in connections.settings:
+        raise ConfigurationError(
+            f"unknown database alias {alias!r}; DATABASES has: {', '.join(connections)}"
+        )
+    return alias
+
+
+class _DjangoPlugin:
+    """accord's Django decision log (``django://<alias>``), asked after any other plugin."""
+
+    @staticmethod
+    @hookimpl(trylast=True)
+    def accord_decision_log(scheme: str, url: str, options: dict[str, Any]) -> Any | None:
+        if scheme != "django":
+            return None
+        alias = url.partition("://")[2]
+        return SQLDecisionLog(alias, lambda: fresh_connection(alias), url=url)
+
+
+_register_lock = threading.Lock()
+
+
+def _hook() -> Any:
+    manager = get_plugin_manager()
+    with _register_lock:
+        if not manager.has_plugin("accord.contrib.django.tpc"):
+            manager.register(
+                types.SimpleNamespace(accord_decision_log=_DjangoPlugin.accord_decision_log),
+                name="accord.contrib.django.tpc",
+            )
+    return manager.hook
+
+
+def participant_for(connection: DjangoSQLConnection) -> Participant:
+    """The participant a plugin provides for *connection*'s vendor, or ConfigurationError."""
+    participant = _hook().accord_tpc_participant(
+        vendor=connection.vendor, connection=connection, alias=connection.alias
+    )
+    if participant is None:
+        raise ConfigurationError(
+            f"database alias {connection.alias!r} uses {connection.vendor}, which cannot take "
+            "part in a two-phase commit; accepted: postgresql, mysql (MariaDB), or a vendor "
+            "an installed accord plugin provides"
+        )
+    return participant  # type: ignore[no-any-return]
+
+
+_local = threading.local()
+
+
+def decision_log(conf: TPCSettings) -> DecisionLog:
+    """This thread's decision log for *conf* (one per thread: it keeps a session)."""
+    cached = getattr(_local, "log", None)
+    if cached is not None and cached[0] == conf.decision_log:
+        return cached[1]  # type: ignore[no-any-return]
+    target = conf.decision_log
+    if "://" in target:
+        scheme = target.partition("://")[0].lower()
+    else:
+        scheme, target = "django", f"django://{resolve_alias(target)}"
+    log = _hook().accord_decision_log(scheme=scheme, url=target, options={})
+    if log is None:
+        raise ConfigurationError(
+            f'ACCORD["TPC"]["DECISION_LOG"] = {conf.decision_log!r}: no plugin serves '
+            f"{scheme!r}; accepted: a database alias, or a zookeeper:// URL"
+        )
+    _local.log = (conf.decision_log, log)
+    return log  # type: ignore[no-any-return]

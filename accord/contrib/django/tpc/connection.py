@@ -1,0 +1,111 @@
+"""Django database connections as the core's :class:`~accord.core.tpc.contract.SQLConnection`.
+
+Failure behaviour first: statements raise Django's database exceptions
+(``IntegrityError``, ``OperationalError``, ...) with the driver's exception
+as ``__cause__``, where the core reads the SQLSTATE or error number.
+Opening a fresh session raises Django's ``OperationalError`` when the server
+is down.
+
+Statements accord sends itself go straight to the driver's cursor, so they
+pass neither Django's execute wrappers nor its query log. The application's
+statements in a ``tpc.atomic`` block are watched by an execute wrapper that
+counts the ones that may write (anything but ``SELECT``, ``SHOW``,
+``EXPLAIN``, ``SET`` and savepoint statements): the MySQL participant's
+read-only optimisation trusts it (PostgreSQL asks the server instead).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+__all__ = ["DjangoSQLConnection", "fresh_connection"]
+
+_READ_ONLY = re.compile(
+    r"\s*(SELECT|SHOW|EXPLAIN|SET|SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT)\b",
+    re.IGNORECASE,
+)
+
+
+class DjangoSQLConnection:
+    """A Django ``DatabaseWrapper`` seen through the core's session contract.
+
+    ``owned`` sessions (made by :func:`fresh_connection`) are closed by
+    :meth:`close`; the thread's own connections are left to Django.
+    """
+
+    def __init__(self, wrapper: BaseDatabaseWrapper, alias: str, *, owned: bool = False) -> None:
+        self.wrapper = wrapper
+        self.alias = alias
+        self.vendor: str = wrapper.vendor
+        self.owned = owned
+        self._writes = 0
+
+    def _raw(self) -> Any:
+        self.wrapper.ensure_connection()
+        return self.wrapper.connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run *sql* on the driver's cursor; the rows it returned."""
+        cursor = self._raw().cursor()
+        try:
+            with self.wrapper.wrap_database_errors:  # Django's exceptions, driver's as cause
+                cursor.execute(sql, tuple(params) if params else None)
+                return list(cursor.fetchall()) if cursor.description else []
+        finally:
+            cursor.close()
+
+    def execute_outside_transaction(self, sql: str) -> None:
+        """Run *sql* with the driver in autocommit mode, then restore the mode."""
+        raw = self._raw()
+        if self.vendor != "postgresql" or raw.autocommit:
+            self.execute(sql)
+            return
+        raw.autocommit = True  # psycopg would open a transaction block otherwise
+        try:
+            self.execute(sql)
+        finally:
+            raw.autocommit = False
+
+    def in_transaction(self) -> bool:
+        """True when the driver reports a healthy open transaction (PostgreSQL: INTRANS)."""
+        raw = self._raw()
+        info = getattr(raw, "info", None)  # psycopg 3
+        if info is not None:
+            return bool(info.transaction_status.name == "INTRANS")
+        status = getattr(raw, "get_transaction_status", None)  # psycopg 2
+        if status is not None:
+            return bool(status() == 2)
+        return True
+
+    def wrote(self) -> bool:
+        """False only when every statement since :meth:`reset_writes` was a read."""
+        return self._writes > 0
+
+    def reset_writes(self) -> None:
+        """Forget earlier statements."""
+        self._writes = 0
+
+    def track(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        """A Django execute wrapper that counts the statements that may write."""
+        if not _READ_ONLY.match(sql):
+            self._writes += 1
+        return execute(sql, params, many, context)
+
+    def close(self) -> None:
+        """Close the session if this adapter opened it."""
+        if self.owned:
+            self.wrapper.close()
+
+
+def fresh_connection(alias: str) -> DjangoSQLConnection:
+    """A new autocommit session on *alias*, apart from the thread's connection."""
+    wrapper = connections.create_connection(alias)
+    wrapper.ensure_connection()
+    return DjangoSQLConnection(wrapper, alias, owned=True)

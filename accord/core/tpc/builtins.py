@@ -1,0 +1,44 @@
+"""accord's own two-phase-commit providers, registered as a plugin like any other.
+
+Failure behaviour first: these hooks never raise for a vendor or scheme they
+do not serve (they answer ``None``, so the caller can name the choices);
+a ``zookeeper`` decision log without kazoo installed raises
+:class:`~accord.core.errors.MissingDependency` when first used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from accord.core.hookspecs import hookimpl
+from accord.core.tpc.contract import Participant, SQLConnection
+
+#: The vendors accord's own participants drive.
+VENDORS = ("postgresql", "mysql")
+
+
+@hookimpl
+def accord_tpc_participant(vendor: str, connection: Any, alias: str) -> Participant | None:
+    """PostgreSQL and MySQL/MariaDB participants over an :class:`SQLConnection` adapter."""
+    if not isinstance(connection, SQLConnection):
+        return None
+    if vendor == "postgresql":
+        from accord.core.tpc.postgresql import PostgresParticipant
+
+        return PostgresParticipant(connection, alias)
+    if vendor == "mysql":
+        from accord.core.tpc.mysql import MySQLParticipant
+
+        return MySQLParticipant(connection, alias)
+    return None
+
+
+@hookimpl
+def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> Any | None:
+    """``zookeeper://host:port[,host:port]/path``: decisions as znodes."""
+    if scheme != "zookeeper":
+        return None
+    from accord.core.tpc.zookeeper import ZooKeeperDecisionLog
+
+    return ZooKeeperDecisionLog(url, **dict(options))

@@ -1,0 +1,113 @@
+"""The MySQL/MariaDB participant: ``XA START`` ... ``XA PREPARE`` / ``XA COMMIT``.
+
+Failure behaviour first: the driver's errors propagate, except that
+``commit_prepared``/``rollback_prepared`` return False when the branch does
+not exist, and raise :class:`~accord.core.errors.BranchBusy` when the server
+refuses with ``XAER_NOTA`` although ``XA RECOVER`` lists the branch: MariaDB
+lets no other session finish a prepared branch while its owner session is
+still connected (recovery retries it once the owner is gone).
+
+``XA START`` must be the session's first statement of the transaction. None of
+the MySQL drivers implement the DB-API ``tpc_*`` calls, so this speaks SQL,
+with ids as hex literals. MySQL reports no prepare time: a branch's age is
+taken from its xid's start time. Prepared branches survive a disconnect on
+MariaDB >= 10.5 and MySQL >= 5.7.7 only (the system check says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from accord.core.errors import BranchBusy
+from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
+from accord.core.tpc.xid import BranchXid, parse_mysql_xid
+
+__all__ = ["MySQLParticipant"]
+
+_XAER_NOTA = 1397  # unknown XID (or, on MariaDB, owned by a live session)
+
+
+class MySQLParticipant:
+    """One MySQL/MariaDB database in a global transaction (see :class:`~.contract.Participant`)."""
+
+    def __init__(self, connection: SQLConnection, alias: str) -> None:
+        self.connection = connection
+        self.alias = alias
+        self.branch: BranchXid | None = None
+        self.state = "none"  # none -> active -> idle -> prepared -> done
+
+    def _xid(self) -> str:
+        assert self.branch is not None, "begin() first"
+        return self.branch.mysql_literal()
+
+    def begin(self, branch: BranchXid) -> None:
+        """``XA START``: must come before any other statement of the transaction."""
+        self.branch = branch
+        self.connection.execute(f"XA START {self._xid()}")
+        self.state = "active"
+        self.connection.reset_writes()
+
+    def wrote(self) -> bool:
+        """The adapter's view: True unless only reads were sent since ``begin``."""
+        return self.connection.wrote()
+
+    def _end(self) -> None:
+        if self.state == "active":
+            self.state = "idle"  # even if XA END fails: do not try it twice
+            self.connection.execute(f"XA END {self._xid()}")
+
+    def prepare(self) -> None:
+        """``XA END`` then ``XA PREPARE``."""
+        self._end()
+        self.connection.execute(f"XA PREPARE {self._xid()}")
+        self.state = "prepared"
+
+    def commit_one_phase(self) -> None:
+        """``XA END`` then ``XA COMMIT ... ONE PHASE``."""
+        self._end()
+        self.connection.execute(f"XA COMMIT {self._xid()} ONE PHASE")
+        self.state = "done"
+
+    def rollback(self) -> None:
+        """``XA END`` then ``XA ROLLBACK``; errors of a dead session are ignored."""
+        with contextlib.suppress(Exception):  # already ended, or the session is gone
+            self._end()
+        with contextlib.suppress(Exception):  # the server rolls back by itself
+            self.connection.execute(f"XA ROLLBACK {self._xid()}")
+        self.state = "done"
+
+    def commit_prepared(self, branch: BranchXid) -> bool:
+        """``XA COMMIT``; False if the branch is gone, BranchBusy if its owner is connected."""
+        return self._finish("COMMIT", branch)
+
+    def rollback_prepared(self, branch: BranchXid) -> bool:
+        """``XA ROLLBACK``; False if the branch is gone, BranchBusy if its owner is connected."""
+        return self._finish("ROLLBACK", branch)
+
+    def _finish(self, verb: str, branch: BranchXid) -> bool:
+        try:
+            self.connection.execute(f"XA {verb} {branch.mysql_literal()}")
+        except Exception as exc:
+            if error_code(exc) != _XAER_NOTA:
+                raise
+            if any(found.branch == branch for found in self.in_doubt()):
+                raise BranchBusy(
+                    f"XA {verb} of {branch.gid} on {self.alias!r} was refused while "
+                    "the session that prepared it is still connected; retry when it is gone"
+                ) from exc
+            return False
+        if branch == self.branch:
+            self.state = "done"
+        return True
+
+    def in_doubt(self) -> list[InDoubt]:
+        """accord's prepared branches on this server (``XA RECOVER`` is server-wide)."""
+        found = []
+        for format_id, gtrid_length, bqual_length, data in self.connection.execute("XA RECOVER"):
+            raw = data.encode("latin-1") if isinstance(data, str) else bytes(data)
+            gtrid = raw[:gtrid_length]
+            bqual = raw[gtrid_length : gtrid_length + bqual_length]
+            branch = parse_mysql_xid(int(format_id), gtrid, bqual)
+            if branch is not None:
+                found.append(InDoubt(branch, branch.xid.started))
+        return found

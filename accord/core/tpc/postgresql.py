@@ -1,0 +1,92 @@
+"""The PostgreSQL participant: ``PREPARE TRANSACTION`` / ``COMMIT PREPARED``.
+
+Failure behaviour first: :meth:`PostgresParticipant.prepare` raises
+:class:`~accord.core.errors.PrepareFailed` when the session is not in a
+healthy transaction (PostgreSQL would only warn in autocommit mode and
+prepare nothing, or roll back an aborted transaction); otherwise the driver's
+error propagates. ``commit_prepared``/``rollback_prepared`` return False when
+the gid does not exist (any more): someone resolved it already.
+
+Needs ``max_prepared_transactions > 0`` on the server. A prepared
+transaction keeps its row locks and holds back vacuum until resolved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from accord.core.errors import PrepareFailed
+from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
+from accord.core.tpc.xid import BranchXid, parse_gid
+
+__all__ = ["PostgresParticipant"]
+
+_UNDEFINED_OBJECT = "42704"  # "prepared transaction with identifier ... does not exist"
+
+
+class PostgresParticipant:
+    """One PostgreSQL database in a global transaction (see :class:`~.contract.Participant`)."""
+
+    def __init__(self, connection: SQLConnection, alias: str) -> None:
+        self.connection = connection
+        self.alias = alias
+        self.branch: BranchXid | None = None
+
+    def begin(self, branch: BranchXid) -> None:
+        """Remember the branch id; the driver opens the transaction on the first statement."""
+        self.branch = branch
+
+    def wrote(self) -> bool:
+        """Whether the transaction holds a transaction id (assigned on its first write)."""
+        rows = self.connection.execute("SELECT txid_current_if_assigned() IS NOT NULL")
+        return bool(rows[0][0])
+
+    def prepare(self) -> None:
+        """``PREPARE TRANSACTION``, after checking that a healthy transaction is open."""
+        assert self.branch is not None, "begin() first"
+        if not self.connection.in_transaction():
+            raise PrepareFailed(
+                f"cannot prepare on {self.alias!r}: the PostgreSQL session is not in a "
+                "healthy transaction (autocommit on, or a statement failed); nothing was prepared"
+            )
+        # gids are made of [a-z0-9:_-] only (see xid.py), so quoting is safe.
+        self.connection.execute(f"PREPARE TRANSACTION '{self.branch.gid}'")
+
+    def commit_one_phase(self) -> None:
+        """``COMMIT`` the active transaction."""
+        self.connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        """``ROLLBACK`` the active transaction; errors of a dead session are ignored."""
+        with contextlib.suppress(Exception):  # the server rolls back a dead session's work
+            self.connection.execute("ROLLBACK")
+
+    def commit_prepared(self, branch: BranchXid) -> bool:
+        """``COMMIT PREPARED``; False if the gid does not exist."""
+        return self._finish("COMMIT", branch)
+
+    def rollback_prepared(self, branch: BranchXid) -> bool:
+        """``ROLLBACK PREPARED``; False if the gid does not exist."""
+        return self._finish("ROLLBACK", branch)
+
+    def _finish(self, verb: str, branch: BranchXid) -> bool:
+        try:
+            self.connection.execute_outside_transaction(f"{verb} PREPARED '{branch.gid}'")
+        except Exception as exc:
+            if error_code(exc) == _UNDEFINED_OBJECT:
+                return False
+            raise
+        return True
+
+    def in_doubt(self) -> list[InDoubt]:
+        """accord's prepared transactions in this database, with their prepare time."""
+        rows = self.connection.execute(
+            "SELECT gid, extract(epoch FROM prepared) FROM pg_prepared_xacts "
+            "WHERE database = current_database() AND gid LIKE 'accord:%%'"
+        )
+        found = []
+        for gid, prepared in rows:
+            branch = parse_gid(gid)
+            if branch is not None:
+                found.append(InDoubt(branch, float(prepared)))
+        return found

@@ -1,0 +1,105 @@
+"""The bank test: random transfers between PostgreSQL and MariaDB accounts under random SIGKILLs.
+
+With ``tpc.atomic`` the total is exactly conserved after recovery; the
+negative control (two plain commits one after the other, same kills) loses
+or creates money, which shows the test can fail.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from typing import Any
+
+import pytest
+from tpc_helpers import Worker, accord_prepared, query
+
+from accord.testing.databases import ScratchDatabase
+
+ALIASES = ["default", "maria"]
+ACCOUNTS, BALANCE = 10, 1000
+TOTAL = 2 * ACCOUNTS * BALANCE
+
+
+def _bank(pg_maria: Worker) -> Worker:
+    databases = dict(pg_maria.databases)
+    databases["default"] = {**databases["default"], "OPTIONS": {"options": "-c lock_timeout=1000"}}
+    databases["maria"] = {
+        **databases["maria"],
+        "OPTIONS": {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"},
+    }
+    worker = Worker(databases, {"RECOVERY_DELAY": 1})
+    worker.needs_setup = pg_maria.needs_setup
+    pg_maria.needs_setup = False
+    worker.run("bank_accounts", aliases=ALIASES, count=ACCOUNTS, balance=BALANCE)
+    return worker
+
+
+def _total(dbs: list[ScratchDatabase]) -> int:
+    return sum(int(query(db, "SELECT SUM(balance) FROM tpc_testapp_account")[0][0]) for db in dbs)
+
+
+def _run_with_kills(worker: Worker, plain: bool, seconds: float, seed: int) -> int:
+    """Run 3 transfer processes for *seconds*, SIGKILLing one at random every ~0.3 s."""
+    rng = random.Random(seed)
+    args: dict[str, Any] = {"aliases": ALIASES, "count": ACCOUNTS, "seconds": 60, "plain": plain}
+    procs = [(worker.start("bank_worker", seed=n, **args), time.monotonic()) for n in range(3)]
+    recoveries: list[subprocess.Popen[str]] = []
+    kills, deadline, next_recovery = 0, time.monotonic() + seconds, time.monotonic() + 1
+    while time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.15, 0.45))
+        n = rng.randrange(len(procs))
+        proc, started = procs[n]
+        if time.monotonic() - started > 0.7:  # past Django's start-up: mid-transfer
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+            kills += 1
+            procs[n] = (
+                worker.start("bank_worker", seed=rng.randrange(10**6), **args),
+                time.monotonic(),
+            )
+        if not plain and time.monotonic() > next_recovery:
+            recoveries.append(worker.start("recover"))  # frees rows a dead worker left locked
+            next_recovery = time.monotonic() + 1
+    for proc, _ in procs:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    for recovery in recoveries:
+        recovery.communicate(timeout=60)
+    return kills
+
+
+@pytest.mark.slow
+def test_total_is_conserved_across_random_kills(
+    pg_maria: Worker,
+    postgres_databases: tuple[ScratchDatabase, ...],
+    mysql_database: ScratchDatabase,
+) -> None:
+    worker = _bank(pg_maria)
+    kills = _run_with_kills(worker, plain=False, seconds=6, seed=1)
+    time.sleep(1.1)  # past the recovery delay of the last killed worker's branches
+    report = worker.run("recover")
+    assert not [r for r in report["resolutions"] if r["action"] == "skipped"], report
+    dbs = [postgres_databases[0], mysql_database]
+    assert kills >= 5
+    balances = query(dbs[0], "SELECT balance FROM tpc_testapp_account")
+    assert any(b != BALANCE for (b,) in balances), "no transfer happened"
+    assert _total(dbs) == TOTAL
+    assert not any(accord_prepared(db) for db in dbs)
+
+
+@pytest.mark.slow
+def test_negative_control_plain_commits_lose_money_under_the_same_kills(
+    pg_maria: Worker,
+    postgres_databases: tuple[ScratchDatabase, ...],
+    mysql_database: ScratchDatabase,
+) -> None:
+    worker = _bank(pg_maria)
+    dbs = [postgres_databases[0], mysql_database]
+    for seed in range(1, 6):  # a kill must land between the two commits at least once
+        _run_with_kills(worker, plain=True, seconds=3, seed=seed)
+        if _total(dbs) != TOTAL:
+            break
+    assert _total(dbs) != TOTAL
