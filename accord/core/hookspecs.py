@@ -120,15 +120,18 @@ def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> An
     """Provide the lock backend for a URL scheme.
 
     Called when a :class:`~accord.core.lock.Lock` is made from a URL; backends
-    are cached per URL and options, so this is not asked per lock.
+    are cached per URL and options, so this is not asked per lock. An
+    exception raised here (e.g. :class:`~accord.core.errors.ConfigurationError`
+    for a malformed URL) reaches the caller that made the lock.
 
     :param scheme: the URL's scheme, lower-cased, e.g. ``"redis"``, ``"file"``.
     :param url: the whole URL, as the user wrote it (it may hold a password:
         never log it).
-    :param options: backend options the user passed besides the URL.
-    :returns: a lock backend (see the backend contract in
-        :mod:`accord.core.lock`), or ``None`` if this plugin does not serve
-        *scheme*.
+    :param options: backend options the user passed besides the URL (the
+        extra keyword arguments of ``Lock(...)``); refuse unknown ones.
+    :returns: a lock backend (an object that implements
+        :class:`~accord.core.lock.base.LockBackend`), or ``None`` if this
+        plugin does not serve *scheme*.
 
     Built-ins: ``redis``, ``rediss``, ``unix``, ``zookeeper``, ``file``,
     ``memory``. When no plugin answers, accord raises
@@ -162,15 +165,19 @@ def accord_lock_released(name: str, url: str, token: int, held: float) -> None:
 def accord_lock_lost(name: str, url: str, token: int, held: float, reason: str) -> None:
     """Observe a lock lost while its holder still ran.
 
-    Called once per loss, before the lock's ``on_lost`` callbacks; the holder
-    may still be running its critical section.
+    Called once per loss, before the lock's ``on_lost`` callbacks, on accord's
+    lease-renewer thread (or in ``release()`` when that is where the loss is
+    found); the holder may still be running its critical section.
 
     :param name: the lock's name.
     :param url: the backend URL without password.
     :param token: the fencing token of the lost acquisition.
     :param held: seconds between acquisition and the loss being noticed.
-    :param reason: why, in words: ``"expired"``, ``"taken by another holder"``,
-        ``"session expired"``, ``"renewal failed: ..."``.
+    :param reason: why, in words: ``"expired"`` (``renew=False`` and the
+        ``ttl`` ran out), ``"expired or taken by another holder"`` (a renewal
+        found the lease gone: deleted, expired, or the ZooKeeper session
+        ended), ``"renewal failed: <error>"`` (the server failed until the
+        lease ran out).
     """
 
 

@@ -62,7 +62,14 @@ ENTRY_POINT_GROUP = "accord"
 #: Environment variable: ``all``, or comma-separated entry-point names to keep out.
 DISABLE_ENV = "ACCORD_DISABLE_PLUGINS"
 #: accord's own plugins, registered first (so asked last by provider hooks).
-BUILTIN_PLUGINS: tuple[str, ...] = ("accord.core.hashes", "accord.core.tpc.builtins")
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "accord.core.hashes",
+    "accord.core.lock.backends.memory",
+    "accord.core.lock.backends.file",
+    "accord.core.lock.backends.redis",
+    "accord.core.lock.backends.zookeeper",
+    "accord.core.tpc.builtins",
+)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _HOOK_PREFIX = "accord_"

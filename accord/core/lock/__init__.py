@@ -1,0 +1,27 @@
+"""The distributed lock: :class:`Lock` (and :class:`AsyncLock`) over pluggable backends.
+
+Failure behaviour first: a lock whose server fails raises
+:class:`~accord.core.errors.LockBackendError`; a lease lost while held is
+reported through ``on_lost`` callbacks, :attr:`Lock.lost` and
+:meth:`Lock.ensure_held` (:class:`~accord.core.errors.LockLost`); releasing a
+lock that is not (or no longer) yours raises
+:class:`~accord.core.errors.NotOwned` and leaves the current holder alone.
+
+Backends by URL scheme (plugins add more through ``accord_lock_backend``):
+
+============================  ===============================================
+``redis://``, ``rediss://``,  one Redis server; lease = key expiry; FIFO queue
+``unix://``                   with a wake-up list per waiter
+``zookeeper://h:p[,h:p]/ch``  ZooKeeper ensemble; lease = session
+``file:///dir``               processes of one host; lease = the open ticket file
+``memory://[ns]``             threads of one process (tests)
+============================  ===============================================
+
+The backend contract is :class:`~accord.core.lock.base.LockBackend`.
+"""
+
+from accord.core.lock.aio import AsyncLock
+from accord.core.lock.base import LockBackend, get_backend, redact
+from accord.core.lock.lock import Lock
+
+__all__ = ["AsyncLock", "Lock", "LockBackend", "get_backend", "redact"]

@@ -1,0 +1,124 @@
+"""``memory://[namespace]``: a lock backend inside one process, for tests and demos.
+
+Failure behaviour first: it never fails and never reaches another process; a
+lock taken here excludes only threads of this process. Leases expire after
+``ttl`` like on Redis. Waiters are served strictly first come, first served.
+Tokens start at 1 per namespace and name, and are lost when the process ends.
+Each namespace (``memory://a`` and ``memory://b``) is its own set of locks;
+``memory://`` is the default one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.core.errors import ConfigurationError
+from accord.core.hookspecs import hookimpl
+
+__all__ = ["MemoryBackend", "accord_lock_backend"]
+
+
+@dataclass
+class _State:
+    owner: str | None = None
+    expires: float = 0.0
+    token: int = 0
+    queue: deque[str] = field(default_factory=deque)
+
+
+class MemoryBackend:
+    """Locks in this process's memory; see the module docstring for the guarantees."""
+
+    expires = True
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._cond = threading.Condition()
+        self._locks: dict[str, _State] = {}
+
+    def _free(self, state: _State) -> bool:
+        return state.owner is None or state.expires <= time.monotonic()
+
+    def acquire(self, name: str, owner: str, ttl: float, timeout: float | None) -> int | None:
+        """Take *name* for *owner*, first come first served; None when *timeout* ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            state = self._locks.setdefault(name, _State())
+            state.queue.append(owner)
+            try:
+                while not (state.queue[0] == owner and self._free(state)):
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        return None
+                    wake = deadline
+                    if state.owner is not None and (wake is None or state.expires < wake):
+                        wake = state.expires  # an expiry frees it without a notify
+                    self._cond.wait(None if wake is None else max(wake - now, 0.0))
+                state.owner, state.expires = owner, time.monotonic() + ttl
+                state.token += 1
+                return state.token
+            finally:
+                state.queue.remove(owner)
+                self._cond.notify_all()
+
+    def release(self, name: str, owner: str) -> bool:
+        """Free *name* if *owner* holds it (and its lease has not expired)."""
+        with self._cond:
+            state = self._locks.get(name)
+            if state is None or state.owner != owner or self._free(state):
+                return False
+            state.owner = None
+            self._cond.notify_all()
+            return True
+
+    def renew(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend *owner*'s lease to *ttl* from now; False if it no longer holds *name*."""
+        with self._cond:
+            state = self._locks.get(name)
+            if state is None or state.owner != owner or self._free(state):
+                return False
+            state.expires = time.monotonic() + ttl
+            return True
+
+    def is_locked(self, name: str) -> bool:
+        """True when a lease on *name* is current."""
+        with self._cond:
+            state = self._locks.get(name)
+            return state is not None and not self._free(state)
+
+    def expire(self, name: str) -> None:
+        """End the current lease on *name* now, as a crashed holder's would (for tests)."""
+        with self._cond:
+            state = self._locks.get(name)
+            if state is not None:
+                state.owner = None
+                self._cond.notify_all()
+
+    def close(self) -> None:
+        """Nothing to free."""
+
+
+_namespaces: dict[str, MemoryBackend] = {}
+_namespaces_lock = threading.Lock()
+
+
+@hookimpl
+def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> MemoryBackend | None:
+    """Serve ``memory://[namespace]``: one backend per namespace, shared in the process."""
+    if scheme != "memory":
+        return None
+    if options:
+        raise ConfigurationError(f"memory:// locks take no options; got {sorted(options)}.")
+    rest = url.partition("://")[2]
+    namespace = rest.strip("/")
+    if "?" in namespace or "#" in namespace:
+        raise ConfigurationError(
+            f"lock URL {url!r} is invalid: expected 'memory://' or 'memory://<namespace>'."
+        )
+    with _namespaces_lock:
+        return _namespaces.setdefault(namespace, MemoryBackend(f"memory://{namespace}"))

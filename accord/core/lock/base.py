@@ -1,0 +1,167 @@
+"""The lock backend contract, and how a URL becomes a backend.
+
+Failure behaviour first: :func:`get_backend` raises
+:class:`~accord.core.errors.ConfigurationError` for a malformed URL or option
+(naming the value and the accepted forms) and
+:class:`~accord.core.errors.UnknownProviderError` when no plugin serves the
+URL's scheme. Backend methods raise
+:class:`~accord.core.errors.LockBackendError` (cause chained) when their
+server fails; they never wait past the deadline they are given.
+
+A backend is one object per URL and options, shared by every
+:class:`~accord.core.lock.Lock` of the process that uses that URL. It knows
+nothing of leases being renewed or lost: :class:`~accord.core.lock.Lock`
+calls it. Each acquisition is identified by an *owner* string that the lock
+makes unique; a backend checks it on renew and release so that a holder
+whose lease ended can never release or extend another holder's lease.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from accord.core.errors import ConfigurationError, UnknownProviderError
+
+__all__ = [
+    "BUILTIN_SCHEMES",
+    "LockBackend",
+    "clear_backend_cache",
+    "get_backend",
+    "redact",
+]
+
+#: The URL schemes accord serves itself (a plugin may add more).
+BUILTIN_SCHEMES = ("redis", "rediss", "unix", "zookeeper", "file", "memory")
+
+
+@runtime_checkable
+class LockBackend(Protocol):
+    """What a lock backend provides; third-party backends implement the same.
+
+    ``url`` is the backend's URL without password (for logs and hooks).
+    ``expires`` is True when the server ends a lease by itself after ``ttl``
+    seconds (Redis, memory); False when a lease lasts as long as the holder's
+    session or process (ZooKeeper, file), and ``ttl`` is then advisory.
+    """
+
+    url: str
+    expires: bool
+
+    def acquire(self, name: str, owner: str, ttl: float, timeout: float | None) -> int | None:
+        """Take the lock *name* for *owner*; return its fencing token, or None on timeout.
+
+        Waits at most *timeout* seconds (``None``: for ever; ``0``: one try)
+        and serves waiters roughly in arrival order. The token is an integer
+        strictly greater than every token issued before for *name*.
+        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
+        """
+
+    def release(self, name: str, owner: str) -> bool:
+        """Free the lock if *owner* holds it and wake the next waiter.
+
+        Returns False (and changes nothing) when *owner* does not hold it.
+        """
+
+    def renew(self, name: str, owner: str, ttl: float) -> bool:
+        """Extend *owner*'s lease to *ttl* seconds from now; False if it no longer holds it.
+
+        Backends whose leases do not expire only check that *owner* still holds it.
+        """
+
+    def is_locked(self, name: str) -> bool:
+        """True when anyone holds *name* right now."""
+
+    def close(self) -> None:
+        """Free connections and files; the backend is not used afterwards."""
+
+
+def redact(url: str) -> str:
+    """Return *url* with its password replaced by ``***`` (for logs, errors and hooks)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _scheme_of(url: object) -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(
+            f"lock URL {url!r} is invalid: expected a non-empty string such as "
+            "'redis://host:6379/0', 'zookeeper://host:2181/chroot', 'file:///var/lock/app' "
+            "or 'memory://'."
+        )
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        raise ConfigurationError(
+            f"lock URL {redact(url)!r} has no scheme: expected '<scheme>://...', "
+            f"with a scheme among {', '.join(BUILTIN_SCHEMES)} or one a plugin provides."
+        )
+    return scheme.lower()
+
+
+_cache: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_cache_lock = threading.Lock()
+
+
+def get_backend(url: str, **options: Any) -> LockBackend:
+    """Return the process's backend for *url* and *options*, made on first use.
+
+    Asks the ``accord_lock_backend`` provider hook (plugins first, built-ins
+    last). Backends are cached per URL and options.
+
+    :raises ConfigurationError: *url* is malformed or an option is invalid.
+    :raises UnknownProviderError: no plugin serves the URL's scheme.
+    :raises MissingDependency: the backend's optional package is not installed.
+    """
+    from accord.core.plugins import get_plugin_manager
+
+    scheme = _scheme_of(url)
+    key = (url, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    with _cache_lock:
+        backend = _cache.get(key)
+        if backend is not None:
+            return backend  # type: ignore[no-any-return]
+        manager = get_plugin_manager()
+        backend = manager.hook.accord_lock_backend(scheme=scheme, url=url, options=options)
+        if backend is None:
+            failed = ", ".join(sorted(manager.failed_plugins))
+            hint = f" Plugins that failed to load: {failed}." if failed else ""
+            raise UnknownProviderError(
+                f"no lock backend serves the scheme {scheme!r} of {redact(url)!r}. "
+                f"Built-in schemes: {', '.join(BUILTIN_SCHEMES)}; install or register a "
+                f"plugin that implements accord_lock_backend for others.{hint}"
+            )
+        _cache[key] = backend
+        return backend  # type: ignore[no-any-return]
+
+
+def clear_backend_cache() -> None:
+    """Close and forget every cached backend (for tests, and after ``fork``)."""
+    with _cache_lock:
+        backends = list(_cache.values())
+        _cache.clear()
+    for backend in backends:
+        backend.close()
+
+
+def option(
+    options: Mapping[str, Any], name: str, kind: type, default: Any, *, positive: bool = False
+) -> Any:
+    """Read backend option *name*, converting strings; ConfigurationError if invalid."""
+    value = options.get(name, default)
+    try:
+        value = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"lock backend option {name}={value!r} is invalid: expected {kind.__name__}."
+        ) from None
+    if positive and not value > 0:
+        raise ConfigurationError(
+            f"lock backend option {name}={value!r} is invalid: expected a number > 0."
+        )
+    return value
