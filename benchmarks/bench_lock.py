@@ -1,6 +1,6 @@
 """accord's lock against the Redis locks users would otherwise pick, in one run.
 
-    python -m benchmarks.lock_bench [--seconds 5] [--threads 8] [--rounds 2000]
+    python benchmarks/bench_lock.py [--quick] [--seconds 5] [--threads 8] [--rounds 2000]
 
 Starts its own Redis (and ZooKeeper, when installed) on loopback ports, then:
 
@@ -120,7 +120,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s, 200 rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 1.0, 200
 
     def accord_on(url: str) -> dict[str, float]:
         return contended(lambda name: Lock(name, url, ttl=30), args.threads, args.seconds)
