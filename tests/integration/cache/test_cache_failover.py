@@ -251,3 +251,14 @@ def test_per_thread_backends_of_one_alias_share_one_failover_state(ring_urls: li
     }
     run = subprocess.run([sys.executable, "-c", SHARED], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
+
+
+def test_write_longer_than_fallback_timeout_to_a_stand_in_is_stored(
+    make_cache: Callable[..., RingCache], ring_servers: list[RedisServer], ring_urls: list[str]
+) -> None:
+    cache = make_cache(failover="eject", failure_threshold=1, **FAST)
+    key = _keys_on(cache, ring_urls[0])[0]
+    ring_servers[0].kill()
+    cache.get(key)  # the failure that ejects the node
+    assert cache.get_or_set(key, "rebuilt", timeout=3600) == "rebuilt"
+    assert cache.get(key) == "rebuilt"

@@ -174,9 +174,17 @@ def test_password_never_appears_in_errors(ring_urls: list[str]) -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     with pytest.raises(ImproperlyConfigured) as info:
-        RingCache(["redis://:hunter2@127.0.0.1:notaport/0"], {})
+        RingCache(["redis://:hunter2@127.0.0.1:notaport/0"], {}).get("k")
     assert "hunter2" not in str(info.value)
     assert "***" in str(info.value)
+
+
+def test_malformed_settings_raise_on_first_use_so_checks_can_report_them() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    cache = RingCache(["memcached://10.0.0.1:11211"], {})  # Django's own checks build it
+    with pytest.raises(ImproperlyConfigured, match="not a valid Redis URL"):
+        cache.get("k")
 
 
 def test_incr_works_on_a_node_that_restarted_and_forgot_its_scripts(

@@ -21,7 +21,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.utils.functional import cached_property
 
 from accord.contrib.django.cache.client import RingCacheClient
-from accord.contrib.django.cache.config import CacheConfig, parse_config
+from accord.contrib.django.cache.config import CacheConfig, RingCacheConfigError, parse_config
 
 __all__ = ["RingCache", "find_alias"]
 
@@ -56,21 +56,32 @@ class RingCache(BaseCache):
     semantics of Django's ``RedisCache``; the ``a*`` methods are native
     ``redis.asyncio`` coroutines.
 
-    :raises django.core.exceptions.ImproperlyConfigured: ``LOCATION`` or
-        ``OPTIONS`` is invalid; the message names the alias and what is accepted.
+    :raises django.core.exceptions.ImproperlyConfigured: on first use, if
+        ``LOCATION`` or ``OPTIONS`` is invalid; the message names the alias and
+        what is accepted. (Not when built: Django's own checks build every
+        cache, and accord's checks must get to report the problem.)
     """
 
     def __init__(self, server: object, params: dict[str, Any]) -> None:
         super().__init__(params)
-        self._config: CacheConfig = parse_config(
-            find_alias(server, params), server, params.get("OPTIONS")
-        )
+        self._config_error: RingCacheConfigError | None = None
+        try:
+            self._config: CacheConfig = parse_config(
+                find_alias(server, params), server, params.get("OPTIONS")
+            )
+        except RingCacheConfigError as exc:
+            # Django's own cache checks build every backend before accord's
+            # checks run; raising here would turn accord.E010-E014 into a
+            # traceback of `manage.py check`. The first use raises instead.
+            self._config_error = exc
         self._class = RingCacheClient
         self._location = server
         self._options = params.get("OPTIONS")
 
     @cached_property
     def _cache(self) -> RingCacheClient:
+        if self._config_error is not None:
+            raise self._config_error
         if self._config.alias == "?":  # built by hand: nothing to share with
             return self._class(self._config)
         # Django builds one backend per thread; they must share one failover

@@ -22,6 +22,7 @@ Failure behaviour by policy (``OPTIONS["failover"]``):
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -153,9 +154,10 @@ class Router:
 
     def stand_in_timeout(self, timeout: float | None) -> float | None:
         """The timeout of a copy written to a stand-in node (capped by fallback_timeout)."""
-        cap = self.config.fallback_timeout
-        if cap is None:
+        if self.config.fallback_timeout is None:
             return timeout
+        # Redis's EX takes whole seconds: an int, or redis-py refuses the write.
+        cap = math.ceil(self.config.fallback_timeout)
         return cap if timeout is None else min(timeout, cap)
 
     def track_stand_in(self, home: str, node: str, keys: Iterable[str]) -> bool:
