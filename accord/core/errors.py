@@ -23,7 +23,9 @@ failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
     │   ├── NotOwned                        release()/renew by someone who does not hold it
     │   └── LockBackendError                the lock's server failed or is unreachable
     ├── TaskError
-    │   └── AlreadyRunning                  a singleton task's key is held by another task id
+    │   ├── AlreadyRunning                  a singleton task's key is held by another task id
+    │   │   └── DuplicateTask               the result of a call the worker did not run
+    │   └── TaskKeyError (TypeError)        a call's arguments cannot make a singleton key
     └── TPCError                            anything about a two-phase commit
         ├── PrepareFailed                   a participant refused to prepare; all rolled back
         ├── TransactionFenced               recovery decided abort first; all rolled back
@@ -44,6 +46,7 @@ __all__ = [
     "AtomicBlockActive",
     "BranchBusy",
     "ConfigurationError",
+    "DuplicateTask",
     "EmptyRingError",
     "LockBackendError",
     "LockError",
@@ -60,6 +63,7 @@ __all__ = [
     "ServiceUnavailable",
     "TPCError",
     "TaskError",
+    "TaskKeyError",
     "TransactionFenced",
     "UnknownProviderError",
 ]
@@ -165,6 +169,32 @@ class AlreadyRunning(TaskError):
     def __init__(self, message: str, *, holder_id: str | None = None) -> None:
         super().__init__(message)
         self.holder_id = holder_id
+
+
+class DuplicateTask(AlreadyRunning):
+    """The stored result of a singleton task call that the worker did not run.
+
+    A worker that finds the call's key held by another task id stores this as
+    the call's ``FAILURE`` result (so ``AsyncResult.get()`` raises it) instead
+    of running the body. ``holder_id`` is the task id that held the key; wait
+    on ``AsyncResult(holder_id)`` for the run that happened instead. Both
+    values are in ``args``, so the exception survives the result backend.
+    """
+
+    def __init__(self, message: str, holder_id: str | None = None) -> None:
+        super().__init__(message, holder_id=holder_id)
+        self.args = (message, holder_id)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TaskKeyError(TaskError, TypeError):
+    """A singleton task call whose key arguments have no canonical form.
+
+    Raised at call time, before anything is enqueued. The message names the
+    argument, its value and type, and the accepted types.
+    """
 
 
 class TPCError(AccordError):

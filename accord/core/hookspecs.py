@@ -190,9 +190,17 @@ def accord_lock_lost(name: str, url: str, token: int, held: float, reason: str) 
 def accord_task_duplicate_suppressed(task_name: str, key: str, holder_id: str, stage: str) -> None:
     """Observe a singleton task call that was not run because its key is held.
 
+    Called once per suppressed call, in the process that stopped it: the
+    caller's (``stage="enqueue"``, before ``apply_async`` returns what
+    ``on_duplicate`` says) or the worker's pool process (``stage="worker"``,
+    before the call's result is stored as ``FAILURE`` with
+    :class:`~accord.core.errors.DuplicateTask`).
+
     :param task_name: the Celery task name.
-    :param key: the singleton key (the canonical form of the bound arguments).
-    :param holder_id: the Celery task id that holds the key.
+    :param key: the singleton key: the task name, ``:``, and the canonical
+        JSON of the key arguments, e.g. ``app.rebuild:{"account_id":7}``.
+    :param holder_id: the Celery task id that holds the key (``""`` if the
+        holder was gone by the time it was read).
     :param stage: ``"enqueue"`` (stopped at ``apply_async``) or ``"worker"``
         (stopped before the body ran).
     """

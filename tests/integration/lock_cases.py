@@ -110,3 +110,15 @@ def shared_case_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
 def expiring_case_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     """Each backend whose server ends a lease by itself after ttl."""
     yield from _case(request, tmp_path)
+
+
+@pytest.fixture(name="owner_case", params=["memory", "redis", "zookeeper"])
+def owner_case_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
+    """Each backend that acts on a lease by owner (``OwnerAwareBackend``)."""
+    yield from _case(request, tmp_path)
+
+
+@pytest.fixture(name="shared_owner_case", params=["redis", "zookeeper"])
+def shared_owner_case_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
+    """Each owner-aware backend that several processes (connections) can share."""
+    yield from _case(request, tmp_path)

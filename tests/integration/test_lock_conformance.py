@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import types
 from typing import Any
 
 import pytest
-from lock_cases import Case, expiring_case_fixture, lock_case_fixture  # noqa: F401  (fixtures)
+from lock_cases import (  # noqa: F401  (fixtures)
+    Case,
+    expiring_case_fixture,
+    lock_case_fixture,
+    owner_case_fixture,
+    shared_owner_case_fixture,
+)
 
 from accord.core.errors import LockError, LockLost, LockTimeout, NotOwned
 from accord.core.lock import AsyncLock, Lock
+from accord.core.lock.base import OwnerAwareBackend, get_backend
 from accord.testing.plugins import registered
 
 SLACK = 0.15  # scheduling noise on a shared 2-core machine
@@ -231,3 +239,85 @@ def test_a_waiter_that_gives_up_does_not_block_those_behind_it(lock_case: Case) 
     patient.join(10)
     assert got == [True]
     assert time.monotonic() - released < 0.5
+
+
+# -- owner-aware backends: a lease addressed by a caller-chosen owner, from anywhere --------
+
+
+def other_connection(case: Case) -> OwnerAwareBackend:
+    """A second backend object on the same server: another connection (or ZooKeeper session)."""
+    other = get_backend(case.url, **{**case.options, "connect_timeout": 4.5})
+    assert isinstance(other, OwnerAwareBackend)
+    return other
+
+
+def owner_backend(case: Case) -> OwnerAwareBackend:
+    backend = get_backend(case.url, **case.options)
+    assert isinstance(backend, OwnerAwareBackend)
+    return backend
+
+
+def test_holder_names_the_owner_and_its_token(owner_case: Case) -> None:
+    backend = owner_backend(owner_case)
+    assert backend.holder("job") is None
+    token = backend.acquire("job", "task-1", 5.0, 0)
+    assert backend.holder("job") == ("task-1", token)
+    backend.release("job", "task-1")
+    assert backend.holder("job") is None
+
+
+def test_the_same_owner_acquiring_again_adopts_the_lease_and_its_token(owner_case: Case) -> None:
+    backend = owner_backend(owner_case)
+    token = backend.acquire("job", "task-1", 5.0, 0)
+    assert backend.acquire("job", "task-1", 5.0, 0) == token
+    assert backend.holder("job") == ("task-1", token)
+
+
+def test_another_owner_is_kept_out_while_the_owner_holds(owner_case: Case) -> None:
+    backend = owner_backend(owner_case)
+    token = backend.acquire("job", "task-1", 5.0, 0)
+    assert backend.acquire("job", "task-2", 5.0, 0) is None
+    assert backend.holder("job") == ("task-1", token)
+
+
+def test_adopting_extends_an_expiring_lease(expiring_case: Case) -> None:
+    backend = owner_backend(expiring_case)
+    backend.acquire("job", "task-1", 0.3, 0)
+    backend.acquire("job", "task-1", 5.0, 0)
+    time.sleep(0.3 + SLACK)
+    assert backend.holder("job") is not None
+
+
+def test_a_lease_taken_elsewhere_is_adopted_renewed_and_released_by_owner(
+    shared_owner_case: Case,
+) -> None:
+    first, second = owner_backend(shared_owner_case), other_connection(shared_owner_case)
+    token = first.acquire("job", "task-1", 5.0, 0)
+    assert second.acquire("job", "task-1", 5.0, 0) == token
+    assert second.renew("job", "task-1", 5.0)
+    assert second.release("job", "task-1")
+    assert first.holder("job") is None
+    assert first.acquire("job", "task-2", 5.0, 0) > token  # type: ignore[operator]
+
+
+def test_release_from_elsewhere_by_another_owner_changes_nothing(shared_owner_case: Case) -> None:
+    first, second = owner_backend(shared_owner_case), other_connection(shared_owner_case)
+    token = first.acquire("job", "task-1", 5.0, 0)
+    assert not second.release("job", "task-2")
+    assert not second.renew("job", "task-2", 5.0)
+    assert second.holder("job") == ("task-1", token)
+
+
+def test_the_file_backend_cannot_hand_a_lease_to_another_process(tmp_path: Any) -> None:
+    assert not isinstance(get_backend(f"file://{tmp_path}"), OwnerAwareBackend)
+
+
+def test_a_forked_child_makes_its_own_backend_and_leaves_the_parents_alone(tmp_path: Any) -> None:
+    url = f"file://{tmp_path}"
+    parent = get_backend(url)
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if it got a backend of its own
+        os._exit(0 if get_backend(url) is not parent else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert get_backend(url) is parent

@@ -1,1 +1,115 @@
-"""accord's Celery integration."""
+"""accord's Celery integration: :func:`singleton_task`, at most one copy of a task per key.
+
+Failure behaviour first: options that are wrong raise
+:class:`~accord.core.errors.ConfigurationError` when the task is declared;
+a call whose key arguments cannot be serialised raises
+:class:`~accord.core.errors.TaskKeyError` before anything is enqueued;
+duplicates are answered as ``on_duplicate`` says (see :func:`singleton_task`);
+a duplicate that reaches a worker is not run and ends as ``FAILURE`` with
+:class:`~accord.core.errors.DuplicateTask`. The guide is ``docs/celery.rst``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from accord.contrib.celery import worker as _worker  # noqa: F401  (connects the revoke handler)
+from accord.contrib.celery.lease import Lease
+from accord.contrib.celery.options import SingletonConfig
+from accord.contrib.celery.task import SingletonTask, task_function
+from accord.core.errors import ConfigurationError, TaskError
+
+__all__ = ["Lease", "SingletonTask", "current_lease", "singleton_task"]
+
+
+def singleton_task(
+    fun: Callable[..., Any] | None = None,
+    *,
+    key: Sequence[str] | Callable[..., Any] | None = None,
+    on_duplicate: str = "return_existing",
+    lease: float = 60.0,
+    max_lease: float | None = None,
+    reserve: float | None = 60.0,
+    lock_url: str | None = None,
+    lock_options: Mapping[str, Any] | None = None,
+    app: Any = None,
+    base: type[SingletonTask] = SingletonTask,
+    **task_options: Any,
+) -> Any:
+    """Declare a Celery task of which at most one copy per key is queued or running.
+
+    Failure behaviour first: invalid options raise
+    :class:`~accord.core.errors.ConfigurationError` here, naming the value
+    and what is accepted; the run-time behaviour is in ``docs/celery.rst``.
+
+    Use it bare (``@singleton_task``) or with options; every other keyword
+    (``bind=True``, ``name=``, ``max_retries=``, ``acks_late=``...) goes to
+    Celery. Without ``app=`` it is a ``shared_task``.
+
+    :param key: ``None``: the task name and every argument, bound to the
+        signature with defaults applied; a list of argument names; ``()``:
+        one per task name; or a callable taking the task's arguments.
+    :param on_duplicate: what a caller gets when the key is held at enqueue:
+        ``"return_existing"`` (the holder's ``AsyncResult``), ``"raise"``
+        (:class:`~accord.core.errors.AlreadyRunning` with ``holder_id``) or
+        ``"drop"`` (``None``).
+    :param lease: seconds the execution lease lasts if not renewed; renewed
+        every ``lease / 3`` while the body runs, so a killed worker's key is
+        free after at most this long.
+    :param max_lease: stop renewing after this many seconds (None: no cap);
+        the lease is then lost and ``ensure_held()`` raises.
+    :param reserve: seconds an enqueue reservation lasts after the message
+        may run (its ``countdown``/``eta``), unless the worker adopts it
+        first; ``None`` or ``False``: no reservation, the worker alone guards.
+    :param lock_url: the lock backend URL; default: the Celery setting
+        ``accord_lock_url``.
+    :param lock_options: lock backend options (default: the Celery setting
+        ``accord_lock_options``, then these).
+    :param app: a Celery app to register with (default: ``shared_task``).
+    :param base: a subclass of :class:`SingletonTask` to use as base class.
+    """
+    if not (isinstance(base, type) and issubclass(base, SingletonTask)):
+        raise ConfigurationError(
+            f"base={base!r} is invalid: singleton tasks need a subclass of "
+            "accord.contrib.celery.SingletonTask."
+        )
+    options = {
+        "key": key,
+        "on_duplicate": on_duplicate,
+        "lease": lease,
+        "max_lease": max_lease,
+        "reserve": reserve,
+        "lock_url": lock_url,
+        "lock_options": lock_options,
+    }
+
+    def decorate(function: Callable[..., Any]) -> Any:
+        name = task_options.get("name") or f"{function.__module__}.{function.__qualname__}"
+        run = function if task_options.get("bind") else staticmethod(function)
+        SingletonConfig.parse(name, task_function(run), options)  # fail at declaration
+        if app is not None:
+            register = app.task
+        else:
+            from celery import shared_task as register
+        return register(base=base, singleton=options, **task_options)(function)
+
+    return decorate(fun) if fun is not None else decorate
+
+
+def current_lease() -> Lease:
+    """The execution lease of the singleton task running in this thread.
+
+    Failure behaviour first: raises :class:`~accord.core.errors.TaskError`
+    when no singleton task is running here. Use it in tasks declared without
+    ``bind=True``; bound tasks have ``self.singleton``.
+    """
+    from celery import current_task
+
+    lease = getattr(getattr(current_task, "request", None), "singleton", None)
+    if not isinstance(lease, Lease):
+        raise TaskError(
+            "current_lease() was called outside the run of a singleton task (or in a "
+            "task that was called directly, which takes no lease)."
+        )
+    return lease

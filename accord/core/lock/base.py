@@ -14,10 +14,18 @@ nothing of leases being renewed or lost: :class:`~accord.core.lock.Lock`
 calls it. Each acquisition is identified by an *owner* string that the lock
 makes unique; a backend checks it on renew and release so that a holder
 whose lease ended can never release or extend another holder's lease.
+
+Backends that also implement :class:`OwnerAwareBackend` let a caller choose
+the owner (e.g. a Celery task id) and act on that acquisition from any
+process: the same owner acquiring again adopts the lease (same token),
+``release``/``renew`` work from another process, and :meth:`~OwnerAwareBackend.holder`
+names the current owner. Redis, ZooKeeper and memory do; ``file://`` cannot
+(its lease is an open file of the process that took it).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import urllib.parse
 from collections.abc import Mapping
@@ -28,6 +36,7 @@ from accord.core.errors import ConfigurationError, UnknownProviderError
 __all__ = [
     "BUILTIN_SCHEMES",
     "LockBackend",
+    "OwnerAwareBackend",
     "clear_backend_cache",
     "get_backend",
     "redact",
@@ -78,6 +87,29 @@ class LockBackend(Protocol):
         """Free connections and files; the backend is not used afterwards."""
 
 
+@runtime_checkable
+class OwnerAwareBackend(LockBackend, Protocol):
+    """A backend whose acquisitions are addressed by owner, from any process.
+
+    On top of :class:`LockBackend`:
+
+    * ``acquire(name, owner, ...)`` when *owner* already holds *name* (say,
+      from another process) extends the lease to ``ttl`` and returns the
+      current token: it adopts the acquisition instead of waiting for itself;
+    * ``release`` and ``renew`` by *owner* work from any process;
+    * :meth:`holder` says who holds a lock.
+
+    :class:`~accord.core.lock.Lock` makes every owner unique, so none of this
+    changes how a ``Lock`` behaves.
+    """
+
+    def holder(self, name: str) -> tuple[str, int] | None:
+        """The owner holding *name* and its fencing token, or None when free.
+
+        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
+        """
+
+
 def redact(url: str) -> str:
     """Return *url* with its password replaced by ``***`` (for logs, errors and hooks)."""
     parts = urllib.parse.urlsplit(url)
@@ -112,7 +144,8 @@ def get_backend(url: str, **options: Any) -> LockBackend:
     """Return the process's backend for *url* and *options*, made on first use.
 
     Asks the ``accord_lock_backend`` provider hook (plugins first, built-ins
-    last). Backends are cached per URL and options.
+    last). Backends are cached per URL and options, and per process: a child
+    made by ``fork`` makes its own on first use (its parent's are left alone).
 
     :raises ConfigurationError: *url* is malformed or an option is invalid.
     :raises UnknownProviderError: no plugin serves the URL's scheme.
@@ -138,6 +171,18 @@ def get_backend(url: str, **options: Any) -> LockBackend:
             )
         _cache[key] = backend
         return backend  # type: ignore[no-any-return]
+
+
+def _forget_backends_in_child() -> None:
+    # A forked child must not use its parent's connections (a ZooKeeper
+    # session, a socket mid-reply); closing them would end the parent's
+    # sessions, so the child drops them and makes its own on first use.
+    global _cache_lock
+    _cache.clear()
+    _cache_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_backends_in_child)
 
 
 def clear_backend_cache() -> None:

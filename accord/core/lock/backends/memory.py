@@ -45,10 +45,16 @@ class MemoryBackend:
         return state.owner is None or state.expires <= time.monotonic()
 
     def acquire(self, name: str, owner: str, ttl: float, timeout: float | None) -> int | None:
-        """Take *name* for *owner*, first come first served; None when *timeout* ran out."""
+        """Take *name* for *owner*, first come first served; None when *timeout* ran out.
+
+        If *owner* holds it already, extend its lease and return its token.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             state = self._locks.setdefault(name, _State())
+            if state.owner == owner and not self._free(state):  # adopt: same owner, same token
+                state.expires = time.monotonic() + ttl
+                return state.token
             state.queue.append(owner)
             try:
                 while not (state.queue[0] == owner and self._free(state)):
@@ -84,6 +90,14 @@ class MemoryBackend:
                 return False
             state.expires = time.monotonic() + ttl
             return True
+
+    def holder(self, name: str) -> tuple[str, int] | None:
+        """The owner of the current lease on *name* and its token, or None."""
+        with self._cond:
+            state = self._locks.get(name)
+            if state is None or state.owner is None or self._free(state):
+                return None
+            return state.owner, state.token
 
     def is_locked(self, name: str) -> bool:
         """True when a lease on *name* is current."""

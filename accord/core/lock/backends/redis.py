@@ -86,7 +86,12 @@ _ACQUIRE = (
     _PRELUDE
     + """
 local owner, ttl, wait, alive_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-if redis.call('EXISTS', lock, queue) == 0 then  -- free, nobody queued: the common case
+local current = redis.call('GET', lock)
+if current == owner then  -- the owner holds it already (another process of it): adopt
+  redis.call('PEXPIRE', lock, ttl)
+  return {1, tonumber(redis.call('GET', fence))}
+end
+if (not current) and redis.call('EXISTS', queue) == 0 then  -- free, nobody queued: common
   redis.call('SET', lock, owner, 'PX', ttl)
   return {1, redis.call('INCR', fence)}
 end
@@ -138,6 +143,13 @@ return 1
 """
 )
 
+# The fence holds the holder's token: it is incremented exactly when a holder is set.
+_HOLDER = """
+local owner = redis.call('GET', KEYS[1])
+if not owner then return false end
+return {owner, redis.call('GET', KEYS[1] .. ':fence')}
+"""
+
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -181,6 +193,7 @@ class RedisBackend:
         self._release = self.client.register_script(_RELEASE)
         self._cancel = self.client.register_script(_CANCEL)
         self._renew = self.client.register_script(_RENEW)
+        self._holder = self.client.register_script(_HOLDER)
         self._aio: Any = None
         self._aio_lock = threading.Lock()
 
@@ -200,7 +213,10 @@ class RedisBackend:
         return max(block, 0.001)  # BLPOP's 0 would mean for ever
 
     def acquire(self, name: str, owner: str, ttl: float, timeout: float | None) -> int | None:
-        """Take *name* for *owner*, queueing behind earlier waiters; None on timeout."""
+        """Take *name* for *owner*, queueing behind earlier waiters; None on timeout.
+
+        If *owner* holds it already, extend its lease and return its token.
+        """
         k = [holder_key(name)]
         wake = k[0] + ":wake:" + owner
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -246,6 +262,17 @@ class RedisBackend:
             return bool(self._renew(keys=[holder_key(name)], args=[owner, int(ttl * 1000)]))
         except self._error as exc:
             raise self._fail(f"renew lock {name!r}", exc) from exc
+
+    def holder(self, name: str) -> tuple[str, int] | None:
+        """The owner in the holder key of *name* and its token, or None when free."""
+        try:
+            found = self._holder(keys=[holder_key(name)])
+        except self._error as exc:
+            raise self._fail(f"read lock {name!r}", exc) from exc
+        if not found:
+            return None
+        owner = found[0].decode() if isinstance(found[0], bytes) else str(found[0])
+        return owner, int(found[1])
 
     def is_locked(self, name: str) -> bool:
         """True when the holder key of *name* exists."""

@@ -77,7 +77,8 @@ class ZooKeeperBackend:
         self._errors = (self._exceptions.KazooException, timeouts.KazooTimeoutError)
         self._started = False
         self._start_lock = threading.Lock()
-        self._held: dict[tuple[str, str], tuple[str, int]] = {}  # -> (node path, session id)
+        # (name, owner) -> (node path, session id, token) of the locks this process holds
+        self._held: dict[tuple[str, str], tuple[str, int, int]] = {}
         self._mutex = threading.Lock()
 
     def _connected(self, timeout: float | None) -> Any:
@@ -115,11 +116,18 @@ class ZooKeeperBackend:
         return request.get(timeout=limit)
 
     def acquire(self, name: str, owner: str, ttl: float, timeout: float | None) -> int | None:
-        """Queue a node for *owner* and wait until it is the lowest; None on timeout."""
+        """Queue a node for *owner* and wait until it is the lowest; None on timeout.
+
+        If *owner* holds it already (its node is the lowest, made by this or
+        another process), return that node's token without queueing: the
+        lease then stays with the session that made the node.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         client = self._connected(timeout)
+        path = self._check(name, owner, pop=False)
+        if path is not None:
+            return self._held[name, owner][2]
         base = self.base(name)
-        path: str | None = None
         creating = client.create_async(
             f"{base}/{_PREFIX}",
             owner.encode(),
@@ -146,9 +154,12 @@ class ZooKeeperBackend:
                 ahead = [n for n in nodes if _sequence(n) < _sequence(mine)]
                 if not ahead:
                     with self._mutex:
-                        self._held[name, owner] = (path, client.client_id[0])
+                        self._held[name, owner] = (path, client.client_id[0], int(stat.czxid))
                     path = None  # ours now: keep it
                     return int(stat.czxid)
+                adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
+                if adopted is not None:  # held by the same owner elsewhere: drop our node
+                    return adopted
                 gone = threading.Event()
                 watching = client.exists_async(f"{base}/{ahead[-1]}", watch=_setter(gone))
                 if self._get(watching, deadline) is None:
@@ -166,6 +177,42 @@ class ZooKeeperBackend:
             if path is not None:
                 self._delete_quietly(path)
 
+    def _owned_by(self, path: str, owner: str, deadline: float | None) -> int | None:
+        """The token of the node at *path* if *owner* made it, else None."""
+        try:
+            data, stat = self._get(self.client.get_async(path), deadline)
+        except self._exceptions.NoNodeError:
+            return None
+        return int(stat.czxid) if data == owner.encode() else None
+
+    def _lowest(self, name: str) -> tuple[str, str, int] | None:
+        """Path, owner and token of *name*'s lowest node (the holder), or None."""
+        client = self._connected(None)
+        base = self.base(name)
+        while True:
+            try:
+                children = self._get(client.get_children_async(base))
+            except self._exceptions.NoNodeError:
+                return None
+            nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
+            if not nodes:
+                return None
+            try:
+                data, stat = self._get(client.get_async(f"{base}/{nodes[0]}"))
+            except self._exceptions.NoNodeError:
+                continue  # released meanwhile: look again
+            return f"{base}/{nodes[0]}", data.decode(), int(stat.czxid)
+
+    def holder(self, name: str) -> tuple[str, int] | None:
+        """The owner of *name*'s lowest node and its token, or None when free."""
+        try:
+            found = self._lowest(name)
+        except self._errors as exc:
+            raise LockBackendError(
+                f"ZooKeeper at {self.url} failed to read {name!r}: {exc}"
+            ) from exc
+        return None if found is None else (found[1], found[2])
+
     def _delete_when_created(self, request: Any) -> None:
         if request.successful():
             self.client.delete_async(request.value[0])
@@ -179,15 +226,21 @@ class ZooKeeperBackend:
             entry = self._held.pop((name, owner), None) if pop else self._held.get((name, owner))
         if entry is None:
             return None
-        path, session = entry
+        path, session, _ = entry
         current = self.client.client_id  # None while disconnected: can't tell yet
         if current is not None and current[0] != session:
             return None  # a new session: the old one's ephemeral node is gone
         return path
 
     def release(self, name: str, owner: str) -> bool:
-        """Delete *owner*'s node (waking the next waiter); False if it was gone."""
-        path = self._check(name, owner, pop=True)
+        """Delete *owner*'s node (waking the next waiter); False if it was gone.
+
+        From a process that did not take it, deletes the lowest node if
+        *owner* made it.
+        """
+        with self._mutex:
+            mine = (name, owner) in self._held
+        path = self._check(name, owner, pop=True) if mine else self._path_of(name, owner)
         if path is None:
             return False
         try:
@@ -200,8 +253,24 @@ class ZooKeeperBackend:
             ) from exc
         return True
 
+    def _path_of(self, name: str, owner: str) -> str | None:
+        try:
+            found = self._lowest(name)
+        except self._errors as exc:
+            raise LockBackendError(
+                f"ZooKeeper at {self.url} failed to read {name!r}: {exc}"
+            ) from exc
+        return found[0] if found is not None and found[1] == owner else None
+
     def renew(self, name: str, owner: str, ttl: float) -> bool:
-        """Check that *owner*'s node still exists in the current session."""
+        """Check that *owner*'s node still exists in the current session.
+
+        From a process that did not take it, checks that *owner* made the lowest node.
+        """
+        with self._mutex:
+            mine = (name, owner) in self._held
+        if not mine:
+            return self._path_of(name, owner) is not None
         path = self._check(name, owner, pop=False)
         if path is None:
             return False

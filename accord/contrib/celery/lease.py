@@ -1,0 +1,177 @@
+"""The lock side of a singleton task: reservations, execution leases, release by owner.
+
+Failure behaviour first: a lock server that fails raises
+:class:`~accord.core.errors.LockBackendError` from the call that needed it
+(``apply_async`` or the worker before the body runs; the body is then not
+run). A lease lost while the body runs is not an exception in the body until
+the body asks: :meth:`Lease.ensure_held` raises
+:class:`~accord.core.errors.LockLost`, and the ``accord_lock_lost`` hook fires.
+Releasing from the worker's main process (revoke, hard time limit, a killed
+child) is best effort: a failure is logged and the lease runs out by itself.
+
+Every acquisition's owner is the Celery task id, so the reservation taken at
+``apply_async`` and the lease taken in the worker are one hold: the worker
+*adopts* it (the backend extends it and returns the same fencing token), and
+retries or redeliveries of the same task id are never duplicates of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from accord.core.errors import ConfigurationError, LockError, LockLost
+from accord.core.lock import renewer
+from accord.core.lock.base import LockBackend, OwnerAwareBackend, get_backend
+from accord.core.plugins import notify
+
+__all__ = ["Lease", "SingletonBackend", "backend_for", "release_quietly"]
+
+logger = logging.getLogger("accord.celery")
+
+#: A lease is renewed every ``lease * RENEW_FRACTION`` seconds while the body runs.
+RENEW_FRACTION = 1 / 3
+
+
+#: What singleton tasks need of a lock backend (Redis, ZooKeeper and memory provide it).
+SingletonBackend = OwnerAwareBackend
+
+
+def backend_for(url: str, options: dict[str, Any]) -> SingletonBackend:
+    """The process's lock backend for *url* (made once per process).
+
+    :raises ConfigurationError: the URL is invalid, or its backend cannot act
+        on a lease by owner from another process (``file://``, or a plugin's
+        backend without ``holder(name)``).
+    """
+    backend = get_backend(url, **options)
+    if not isinstance(backend, OwnerAwareBackend):
+        raise ConfigurationError(
+            f"the lock backend for {backend.url!r} ({type(backend).__name__}) cannot serve "
+            "singleton tasks: they hand a lease from the caller to the worker and release "
+            "it from the worker's main process, which needs a backend that implements "
+            "accord.core.lock.base.OwnerAwareBackend (redis://, zookeeper://, memory://)."
+        )
+    return backend
+
+
+def release_quietly(backend: LockBackend, name: str, owner: str) -> bool:
+    """Release *name* if *owner* holds it; log (not raise) a server failure."""
+    try:
+        return backend.release(name, owner)
+    except LockError as exc:
+        logger.warning("releasing singleton lock %r for %s failed: %s", name, owner, exc)
+        return False
+
+
+class Lease:
+    """The execution lease of one run of a singleton task.
+
+    Failure behaviour first: :meth:`ensure_held` raises
+    :class:`~accord.core.errors.LockLost` once the lease is lost (a renewal
+    found another holder or none, the server failed until the lease ran out,
+    or ``max_lease`` was reached); it never raises while the lease is held.
+
+    :attr:`token` is the fencing token: pass it with every write the task
+    makes, and have the store refuse writes with a lower token than it has seen.
+    """
+
+    def __init__(
+        self,
+        backend: SingletonBackend,
+        name: str,
+        owner: str,
+        token: int,
+        ttl: float,
+        max_lease: float | None,
+    ) -> None:
+        self.backend = backend
+        self.name = name
+        self.owner = owner
+        self.token = token
+        self.ttl = ttl
+        self._started = self._renewed = time.monotonic()
+        self._ends = None if max_lease is None else self._started + max_lease
+        self._lost: str | None = None
+        self._job: renewer.Job | None = None
+        self._state = threading.Lock()
+
+    @property
+    def lost(self) -> bool:
+        """True once the lease was lost."""
+        return self._lost is not None
+
+    def ensure_held(self) -> None:
+        """Raise :class:`~accord.core.errors.LockLost` if the lease was lost.
+
+        Call it before each step of a long task, so that a run whose lease
+        ran out stops before another copy's writes meet its own.
+        """
+        if self._lost is not None:
+            raise LockLost(
+                f"the singleton lease {self.name!r} of task {self.owner} (token {self.token}) "
+                f"was lost: {self._lost}"
+            )
+
+    def start(self) -> None:
+        """Renew the lease every ``ttl / 3`` seconds until :meth:`stop` or ``max_lease``."""
+        interval = self.ttl * RENEW_FRACTION
+        self._job = renewer.schedule(interval, lambda: self._upkeep(interval))
+
+    def _upkeep(self, interval: float) -> float | None:
+        now = time.monotonic()
+        if self._ends is not None and now >= self._ends:
+            release_quietly(self.backend, self.name, self.owner)
+            self._mark_lost("max_lease reached")
+            return None
+        ttl = self.ttl if self._ends is None else min(self.ttl, self._ends - now)
+        try:
+            ok = self.backend.renew(self.name, self.owner, ttl)
+        except LockError as exc:
+            # One failed renewal is not a loss: the lease runs until ttl after the last one.
+            if now - self._renewed + interval < self.ttl:
+                logger.warning("renewing singleton lease %r failed, will retry: %s", self.name, exc)
+                return interval / 2
+            self._mark_lost(f"renewal failed: {exc}")
+            return None
+        if not ok:
+            self._mark_lost("expired or taken by another holder")
+            return None
+        self._renewed = now
+        return interval if self._ends is None else min(interval, max(self._ends - now, 0.01))
+
+    def _mark_lost(self, reason: str) -> None:
+        with self._state:
+            if self._lost is not None:
+                return
+            self._lost = reason
+        logger.warning("singleton lease %r of task %s lost: %s", self.name, self.owner, reason)
+        notify(
+            "accord_lock_lost",
+            name=self.name,
+            url=self.backend.url,
+            token=self.token,
+            held=time.monotonic() - self._started,
+            reason=reason,
+        )
+
+    def stop(self) -> None:
+        """Stop renewing (the lease then runs out after its ttl unless released)."""
+        if self._job is not None:
+            self._job.cancel()
+
+    def keep(self, seconds: float) -> None:
+        """Stop renewing and leave the lease held for *seconds* more (a retry is coming)."""
+        self.stop()
+        try:
+            self.backend.renew(self.name, self.owner, seconds)
+        except LockError as exc:
+            logger.warning("extending singleton lease %r for a retry failed: %s", self.name, exc)
+
+    def release(self) -> None:
+        """Stop renewing and release the lease (a server failure is logged, not raised)."""
+        self.stop()
+        if self._lost is None:
+            release_quietly(self.backend, self.name, self.owner)

@@ -1,0 +1,260 @@
+"""``SingletonTask``: the Celery task class behind :func:`singleton_task`.
+
+Failure behaviour first:
+
+* A call whose key arguments cannot be serialised canonically raises
+  :class:`~accord.core.errors.TaskKeyError` from ``apply_async``/``delay``;
+  nothing is enqueued.
+* A duplicate call at enqueue returns the holder's ``AsyncResult``
+  (``on_duplicate="return_existing"``), raises
+  :class:`~accord.core.errors.AlreadyRunning` with ``holder_id``
+  (``"raise"``) or returns ``None`` (``"drop"``).
+* A duplicate found by the worker is not run: its result is stored as
+  ``FAILURE`` with :class:`~accord.core.errors.DuplicateTask` (``holder_id``
+  names the task id that held the key), so ``AsyncResult.get()`` raises it.
+* A lock server that fails raises
+  :class:`~accord.core.errors.LockBackendError` from ``apply_async``, or in
+  the worker before the body runs (the task then fails and the body did not run).
+* No lock URL (neither ``lock_url=`` nor the ``accord_lock_url`` setting)
+  raises :class:`~accord.core.errors.ConfigurationError` at the first call.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from celery import Task
+from celery.exceptions import Ignore, Retry
+
+from accord.contrib.celery.keys import lock_name
+from accord.contrib.celery.lease import Lease, SingletonBackend, backend_for, release_quietly
+from accord.contrib.celery.options import SingletonConfig
+from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask
+from accord.core.plugins import notify
+
+__all__ = ["SingletonTask", "task_function"]
+
+#: Tries at enqueue when the key is taken but its holder is gone by the time it is read.
+_ENQUEUE_TRIES = 3
+
+
+def task_function(run: Any) -> Any:
+    """The function whose signature binds a call: *run* without ``self`` if bound."""
+    if isinstance(run, staticmethod):
+        return run.__func__
+    return functools.partial(run, None)  # bind=True: the first parameter is the task
+
+
+def _delay_of(options: Mapping[str, Any]) -> float:
+    """Seconds until a message with *options* (countdown/eta) may run."""
+    eta = options.get("eta")
+    if isinstance(eta, datetime.datetime):
+        now = datetime.datetime.now(eta.tzinfo or None)
+        return max((eta - now).total_seconds(), 0.0)
+    countdown = options.get("countdown")
+    return max(float(countdown), 0.0) if countdown else 0.0
+
+
+def _retry_delay(exc: Retry) -> float:
+    when = exc.when
+    if isinstance(when, datetime.datetime):
+        return _delay_of({"eta": when})
+    return float(when) if isinstance(when, (int, float)) else 0.0
+
+
+class SingletonTask(Task):  # type: ignore[type-arg]
+    """A Celery task of which at most one copy per key is queued or running.
+
+    Declare it with :func:`~accord.contrib.celery.singleton_task`, or as
+    ``@app.task(base=SingletonTask, singleton={...})`` with the same options.
+    Failure behaviour: see the module docstring.
+
+    In the body, ``self.singleton`` (with ``bind=True``) or
+    :func:`~accord.contrib.celery.current_lease` is the run's
+    :class:`~accord.contrib.celery.lease.Lease`: its ``token`` is the fencing
+    token (also ``self.request.singleton_token``) and ``ensure_held()``
+    raises :class:`~accord.core.errors.LockLost` once the lease is lost.
+    """
+
+    Request = "accord.contrib.celery.worker:SingletonRequest"
+    _singleton_options: Mapping[str, Any] | None = None
+    _singleton_config: SingletonConfig | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Celery makes a subclass per task with the decorator's options as class
+        # attributes: keep ``singleton={...}`` aside, so ``self.singleton`` is the lease.
+        options = cls.__dict__.get("singleton")
+        if isinstance(options, Mapping):
+            cls._singleton_options = options
+            delattr(cls, "singleton")
+        run = cls.__dict__.get("run")
+        if cls.__dict__.get("name") and run is not None:  # a task made by a decorator
+            cls._singleton_config = SingletonConfig.parse(
+                cls.__dict__["name"], task_function(run), cls._singleton_options
+            )
+
+    # -- configuration ------------------------------------------------------------
+
+    @property
+    def singleton(self) -> Lease | None:
+        """The current run's lease (None outside a run of this task)."""
+        return getattr(self.request, "singleton", None)
+
+    def singleton_config(self) -> SingletonConfig:
+        """The task's checked options (parsed on first use if Celery made the task late)."""
+        config = type(self)._singleton_config
+        if config is None:
+            config = SingletonConfig.parse(self.name, self.run, self._singleton_options)
+            type(self)._singleton_config = config
+        return config
+
+    def lock_backend(self) -> SingletonBackend:
+        """The lock backend: ``lock_url=``, else the Celery setting ``accord_lock_url``.
+
+        Read once per process (the settings are not looked up per call).
+
+        :raises ConfigurationError: neither is set, or the URL is invalid.
+        """
+        cached = self.__dict__.get("_accord_backend")
+        if cached is not None and cached[0] == os.getpid():  # a forked child makes its own
+            return cached[1]  # type: ignore[no-any-return]
+        config = self.singleton_config()
+        url = config.lock_url or self.app.conf.get("accord_lock_url")
+        if not url:
+            raise ConfigurationError(
+                f"singleton task {self.name!r} has no lock URL: set the Celery setting "
+                "accord_lock_url (CELERY_ACCORD_LOCK_URL in a Django project whose Celery "
+                "settings are namespaced), or pass lock_url='redis://...' to the task."
+            )
+        options = dict(self.app.conf.get("accord_lock_options") or {})
+        backend = backend_for(url, {**options, **config.lock_options})
+        self.__dict__["_accord_backend"] = (os.getpid(), backend)
+        return backend
+
+    def singleton_key(
+        self, args: Any = None, kwargs: Mapping[str, Any] | None = None
+    ) -> tuple[str, str]:
+        """The key of a call and its lock name; TaskKeyError if the arguments have none."""
+        key = self.singleton_config().keys.key(args, kwargs)
+        return key, lock_name(key)
+
+    # -- enqueue ------------------------------------------------------------------
+
+    def apply_async(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        *rest: Any,
+        **options: Any,
+    ) -> Any:
+        """Enqueue the call unless its key is held (see the class docstring).
+
+        The reservation lasts ``reserve`` seconds after the message may run
+        (``countdown``/``eta``), at most until it ``expires``, unless the
+        worker adopts it first.
+        """
+        config = self.singleton_config()
+        key, name = self.singleton_key(args, kwargs)
+        if config.reserve is None or self.app.conf.task_always_eager:
+            return super().apply_async(args, kwargs, task_id, *rest, **options)
+        task_id = task_id or str(uuid.uuid4())
+        backend = self.lock_backend()
+        if not backend.expires:
+            # A lease that lives with a session (ZooKeeper) would live as long as
+            # the caller's process, not until a deadline: check, do not reserve.
+            held = backend.holder(name)
+            if held is not None and held[0] != task_id:
+                return self._duplicate_at_enqueue(key, held[0])
+            return super().apply_async(args, kwargs, task_id, *rest, **options)
+        ttl = _delay_of(options) + config.reserve
+        expires = options.get("expires")
+        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+            ttl = min(ttl, max(float(expires), 0.001))
+        for _ in range(_ENQUEUE_TRIES):
+            if backend.acquire(name, task_id, ttl, 0) is not None:
+                break
+            held = backend.holder(name)
+            if held is not None:
+                return self._duplicate_at_enqueue(key, held[0])
+            # Freed between the two calls: try again; if it keeps changing hands,
+            # send it unreserved and let the worker's lease decide.
+        try:
+            return super().apply_async(args, kwargs, task_id, *rest, **options)
+        except BaseException:
+            release_quietly(backend, name, task_id)  # never sent: nothing will adopt it
+            raise
+
+    def _duplicate_at_enqueue(self, key: str, holder_id: str) -> Any:
+        notify(
+            "accord_task_duplicate_suppressed",
+            task_name=self.name,
+            key=key,
+            holder_id=holder_id,
+            stage="enqueue",
+        )
+        on_duplicate = self.singleton_config().on_duplicate
+        if on_duplicate == "raise":
+            raise AlreadyRunning(
+                f"singleton task {self.name!r} with key {key} is already queued or running "
+                f"as task {holder_id}; on_duplicate='raise'.",
+                holder_id=holder_id,
+            )
+        if on_duplicate == "drop":
+            return None
+        return self.AsyncResult(holder_id)
+
+    # -- run ----------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the body if this task id holds (or can take) the key; see the class docstring."""
+        request = self.request
+        if request.called_directly or not request.id:
+            return super().__call__(*args, **kwargs)  # a plain function call: no lease
+        config = self.singleton_config()
+        key, name = self.singleton_key(args, kwargs)
+        backend = self.lock_backend()
+        token = backend.acquire(name, request.id, config.lease, 0)
+        if token is None:
+            self._duplicate_in_worker(backend, key, name)
+        lease = Lease(backend, name, request.id, token, config.lease, config.max_lease)
+        # The request context is per run (and per thread): the lease lives there.
+        vars(request).update(singleton=lease, singleton_token=token)
+        lease.start()
+        try:
+            result = super().__call__(*args, **kwargs)
+        except Retry as exc:
+            # The retry has this task id: it adopts the lease when it runs.
+            lease.keep(_retry_delay(exc) + config.lease)
+            raise
+        except BaseException:
+            lease.release()
+            raise
+        lease.release()
+        return result
+
+    def _duplicate_in_worker(self, backend: SingletonBackend, key: str, name: str) -> NoReturn:
+        held = backend.holder(name)
+        holder_id = held[0] if held is not None else None
+        notify(
+            "accord_task_duplicate_suppressed",
+            task_name=self.name,
+            key=key,
+            holder_id=holder_id or "",
+            stage="worker",
+        )
+        exc = DuplicateTask(
+            f"singleton task {self.name!r} with key {key} was not run: task {holder_id} "
+            "held the key when the worker took it up.",
+            holder_id,
+        )
+        request = self.request
+        if request.id and not (request.ignore_result or self.ignore_result):
+            self.backend.mark_as_failure(request.id, exc, request=request)
+        raise Ignore(str(exc))

@@ -1,0 +1,191 @@
+"""The Celery app of the singleton-task tests: the same tasks in the worker and in the tests.
+
+The worker imports it with ``celery -A celery_testapp worker``; its settings
+come from the environment (``ACCORD_TEST_*``, set by the fixture that starts
+it). The tests call :func:`make_app` with the same settings.
+
+Every task records its runs in Redis (the result backend's server): a list
+``runs:<account>`` of JSON objects with the task id, start and end times,
+pid and fencing token, so a test can count runs and check they never overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import redis
+from celery import Celery
+
+from accord.contrib.celery import SingletonTask, current_lease, singleton_task
+from accord.core.errors import LockLost
+
+QUEUE_ENV = "ACCORD_TEST_QUEUE"
+
+
+def _store(app: Celery) -> Any:
+    return redis.Redis.from_url(app.conf.result_backend)
+
+
+def record(app: Celery, task: Any, account: str, **extra: Any) -> dict[str, Any]:
+    """Push a run of *task* for *account* (its start) and return the entry to finish."""
+    entry = {
+        "id": task.request.id,
+        "start": time.time(),
+        "pid": os.getpid(),
+        "token": task.request.singleton_token,
+        "retries": task.request.retries,
+        **extra,
+    }
+    _store(app).rpush(f"started:{account}", json.dumps(entry))
+    return entry
+
+
+def finish(app: Celery, account: str, entry: dict[str, Any]) -> dict[str, Any]:
+    entry["end"] = time.time()
+    _store(app).rpush(f"runs:{account}", json.dumps(entry))
+    return entry
+
+
+def make_app(broker: str, results: str, lock_url: str, queue: str) -> Celery:
+    """A Celery app with the test tasks, on *broker*, results in *results*, locks at *lock_url*."""
+    app = Celery("accord_celery_tests", broker=broker, backend=results, set_as_current=False)
+    app.conf.update(
+        accord_lock_url=lock_url,
+        # A ZooKeeper lease is its session: make a dead worker's session end soon.
+        accord_lock_options={"session_timeout": 2.0} if lock_url.startswith("zoo") else {},
+        task_default_queue=queue,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        result_expires=600,
+        worker_hijack_root_logger=False,
+    )
+
+    @app.task(name="t.ping", shared=False)
+    def ping() -> str:
+        return "pong"
+
+    @app.task(name="t.plain", shared=False)
+    def plain(account: str, sleep: float = 0.0) -> int:
+        time.sleep(sleep)
+        return os.getpid()
+
+    def body(self: Any, account: str, sleep: float) -> dict[str, Any]:
+        entry = record(app, self, account)
+        time.sleep(sleep)
+        return finish(app, account, entry)
+
+    for on_duplicate in ("return_existing", "raise", "drop"):
+        singleton_task(
+            app=app,
+            shared=False,
+            bind=True,
+            name=f"t.rebuild_{on_duplicate}",
+            on_duplicate=on_duplicate,
+        )(_named(body, f"rebuild_{on_duplicate}"))
+
+    @singleton_task(app=app, shared=False, bind=True, name="t.worker_only", reserve=None)
+    def worker_only(self: Any, account: str, sleep: float = 0.5) -> dict[str, Any]:
+        return body(self, account, sleep)
+
+    @singleton_task(app=app, shared=False, bind=True, name="t.killable", lease=2.0, key=["account"])
+    def killable(self: Any, account: str, sleep: float = 60.0) -> dict[str, Any]:
+        return body(self, account, sleep)
+
+    @singleton_task(app=app, shared=False, bind=True, name="t.flaky", max_retries=3)
+    def flaky(self: Any, account: str, fails: int = 1) -> dict[str, Any]:
+        entry = finish(app, account, record(app, self, account))
+        if self.request.retries < fails:
+            raise self.retry(countdown=1)
+        return entry
+
+    @singleton_task(app=app, shared=False, name="t.long_run", lease=0.6, reserve=None)
+    def long_run(account: str, seconds: float = 3.0) -> dict[str, Any]:
+        from celery import current_task
+
+        entry = record(app, current_task, account)
+        lease = current_lease()
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            lease.ensure_held()  # raises LockLost if another copy could be running
+            time.sleep(0.1)
+        return finish(app, account, entry)
+
+    @singleton_task(app=app, shared=False, bind=True, name="t.capped", lease=0.6, max_lease=1.0)
+    def capped(self: Any, account: str) -> str:
+        record(app, self, account)
+        time.sleep(2.0)
+        try:
+            self.singleton.ensure_held()
+        except LockLost:
+            return "lost"
+        return "held"
+
+    @singleton_task(
+        app=app,
+        shared=False,
+        bind=True,
+        name="t.hard_limited",
+        time_limit=1,
+        lease=30.0,
+        key=["account"],
+    )
+    def hard_limited(self: Any, account: str, sleep: float = 10.0) -> dict[str, Any]:
+        return body(self, account, sleep)
+
+    @app.task(
+        base=SingletonTask,
+        shared=False,
+        bind=True,
+        name="t.by_base",
+        singleton={"key": ["account"]},
+    )
+    def by_base(self: Any, account: str, note: str = "") -> dict[str, Any]:
+        return body(self, account, 0.5)
+
+    return app
+
+
+def _named(function: Any, name: str) -> Any:
+    def run(self: Any, account: str, sleep: float = 0.5) -> dict[str, Any]:
+        return function(self, account, sleep)  # type: ignore[no-any-return]
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+class HookRecorder:
+    """An accord plugin that pushes each suppressed duplicate to ``hooks:<account>``."""
+
+    def __init__(self, results: str) -> None:
+        self.store = redis.Redis.from_url(results)
+
+    def accord_task_duplicate_suppressed(
+        self, task_name: str, key: str, holder_id: str, stage: str
+    ) -> None:
+        account = json.loads(key.partition(":")[2]).get("account", "")
+        event = {"task_name": task_name, "key": key, "holder_id": holder_id, "stage": stage}
+        self.store.rpush(f"hooks:{account}", json.dumps(event))
+
+    def accord_lock_lost(self, name: str, reason: str) -> None:
+        self.store.rpush("lost", json.dumps({"name": name, "reason": reason}))
+
+
+def _from_env() -> Celery | None:
+    broker = os.environ.get("ACCORD_TEST_BROKER")
+    if not broker:
+        return None
+    from accord.core.plugins import get_plugin_manager
+
+    get_plugin_manager().register(HookRecorder(os.environ["ACCORD_TEST_RESULTS"]), "recorder")
+    return make_app(
+        broker,
+        os.environ["ACCORD_TEST_RESULTS"],
+        os.environ["ACCORD_TEST_LOCK_URL"],
+        os.environ[QUEUE_ENV],
+    )
+
+
+app = _from_env()

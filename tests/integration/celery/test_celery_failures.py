@@ -1,0 +1,129 @@
+"""Crashes, retries, revokes, time limits and long runs of singleton tasks, on a real worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from billiard.exceptions import WorkerLostError
+from celery.exceptions import TimeLimitExceeded
+from celery_worker import Worker, account
+
+from accord.core.errors import AlreadyRunning, DuplicateTask
+
+
+def test_retry_with_countdown_completes_under_the_same_lease(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.flaky"]
+    first = task.delay(acct, fails=1)
+    worker.wait_started(acct)
+    assert task.delay(acct, fails=1).id == first.id  # held across the retry's countdown
+    run = first.get(timeout=15)
+    assert run["retries"] == 1
+    assert [(r["id"], r["retries"]) for r in worker.runs(acct)] == [(first.id, 0), (first.id, 1)]
+    assert first.state == "SUCCESS"
+
+
+def test_retry_keeps_the_fencing_token(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.flaky"]
+    task.delay(acct, fails=2).get(timeout=15)
+    assert len({run["token"] for run in worker.runs(acct)}) == 1
+
+
+def test_exhausted_retries_release_the_key(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.flaky"]
+    first = task.apply_async((acct,), {"fails": 9}, max_retries=1)
+    with pytest.raises(Exception) as caught:
+        first.get(timeout=15)
+    assert not isinstance(caught.value, DuplicateTask)
+    second = task.delay(acct, fails=9)
+    assert second.id != first.id
+
+
+def test_a_killed_worker_child_frees_the_key_for_the_next_call(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.killable"]
+    first = task.delay(acct)
+    [started] = worker.wait_started(acct)
+    os.kill(started["pid"], signal.SIGKILL)
+    with pytest.raises(WorkerLostError):
+        first.get(timeout=10)
+    deadline = time.monotonic() + 2.0 + 5  # the lease, and time for the worker to notice
+    while (second := task.delay(acct, 0.1)).id == first.id:
+        assert time.monotonic() < deadline, "the killed task's key was never freed"
+        time.sleep(0.2)
+    assert second.get(timeout=10)["id"] == second.id
+
+
+def test_revoke_before_the_run_frees_the_key(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.rebuild_raise"]
+    first = task.apply_async((acct, 0.1), countdown=1)
+    first.revoke()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            second = task.delay(acct, 0.1)
+            break
+        except AlreadyRunning:
+            assert time.monotonic() < deadline, "the revoked task's reservation was never freed"
+            time.sleep(0.2)
+    assert second.get(timeout=10)["id"] == second.id
+    assert [run["id"] for run in worker.runs(acct)] == [second.id]
+
+
+def test_revoke_with_terminate_frees_the_key_of_a_running_task(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.killable"]
+    first = task.delay(acct)
+    worker.wait_started(acct)
+    first.revoke(terminate=True, signal="SIGKILL")
+    deadline = time.monotonic() + 10
+    while (second := task.delay(acct, 0.1)).id == first.id:
+        assert time.monotonic() < deadline, "the terminated task's key was never freed"
+        time.sleep(0.2)
+    assert second.get(timeout=10)["id"] == second.id
+
+
+def test_a_hard_time_limit_frees_the_key_before_the_lease_ends(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.hard_limited"]  # time_limit=1, lease=30
+    first = task.delay(acct)
+    with pytest.raises(TimeLimitExceeded):
+        first.get(timeout=10)
+    deadline = time.monotonic() + 5
+    while (second := task.delay(acct, 0.1)).id == first.id:
+        assert time.monotonic() < deadline, "the timed-out task's key was not freed"
+        time.sleep(0.2)
+    assert second.get(timeout=10)["id"] == second.id
+
+
+def test_a_run_five_times_longer_than_its_lease_is_never_doubled(worker: Worker) -> None:
+    acct = account()
+    first = worker.app.send_task("t.long_run", (acct, 3.0), queue=worker.queue)  # lease 0.6 s
+    worker.wait_started(acct)
+    duplicates = []
+    for _ in range(4):
+        time.sleep(0.6)
+        duplicates.append(worker.app.send_task("t.long_run", (acct, 3.0), queue=worker.queue))
+    run = first.get(timeout=15)  # ensure_held() never raised: the lease was renewed
+    stopped = 0
+    for duplicate in duplicates:
+        try:
+            late = duplicate.get(timeout=15)  # it reached a worker after the first ended
+        except DuplicateTask:
+            stopped += 1
+        else:
+            assert late["start"] >= run["end"]
+    assert stopped >= 1
+    assert [r["id"] for r in worker.started(acct)][:1] == [first.id]
+
+
+def test_max_lease_ends_the_lease_and_the_task_can_tell(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.capped"]  # lease 0.6, max_lease 1.0, runs 2 s
+    assert task.delay(acct).get(timeout=10) == "lost"
