@@ -1,0 +1,19 @@
+"""A guided tour of accord on real servers: ``make demo`` (``python -m examples.demo``).
+
+The tour runs the example shop (:mod:`examples.shop`) against servers it
+starts itself (Redis nodes on free loopback ports, a Celery worker) or finds
+(PostgreSQL, RabbitMQ), narrates what it does, and stops everything it
+started, also on Ctrl-C. A part whose service is missing says which one and
+how to get it, and is skipped; the tour never pretends.
+
+=============  ============================================================
+module         part
+=============  ============================================================
+``services``   starting, finding and stopping the servers
+``cache``      1. RingCache over three Redis nodes: spread, failover, return
+``tasks``      2. ``@singleton_task`` on a real prefork worker
+``orders``     3. ``tpc.atomic`` across two databases, a killed coordinator,
+               recovery
+``narrate``    printing: bars, progress, countdowns
+=============  ============================================================
+"""

@@ -1,0 +1,102 @@
+"""``python -m examples.demo``: the tour, part by part (see the package docstring)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from types import FrameType
+
+from examples.demo import services
+from examples.demo.narrate import part, say, skipped
+
+RECOVERY_DELAY = 3.0  # seconds; 60 by default: a demo cannot wait a minute
+RETRY_AFTER = 2.0  # seconds a dead cache node stays out; 30 by default
+
+
+def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the ExitStack
+    # stops every server and process the tour started.
+    raise KeyboardInterrupt
+
+
+def _missing(found: services.Services, *needed: str) -> bool:
+    gaps = [f"{name} is missing: {found.missing[name]}" for name in needed if name in found.missing]
+    for gap in gaps:
+        skipped(gap)
+    return bool(gaps)
+
+
+def tour(stack: ExitStack) -> None:
+    say("accord demo: the example shop (examples/shop/) on real servers")
+    say("=" * 62)
+    say("Starting three Redis cache nodes and one Redis for locks and task results,")
+    say("and creating two scratch PostgreSQL databases...")
+    found = services.start(stack)
+    if found.cache_nodes and found.aux:
+        ports = ", ".join(str(s.port) for s in [*found.cache_nodes, found.aux])
+        say(f"   redis-server processes on ports {ports}")
+    if found.databases:
+        say(f"   PostgreSQL databases {', '.join(db.name for db in found.databases)}")
+    if found.broker_url:
+        say(f"   Celery broker: {found.broker_name}")
+    for name in found.missing:
+        say(f"   {name}: MISSING (the parts that need it will say so)")
+    services.shop_environment(found, RECOVERY_DELAY, RETRY_AFTER)
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    stack.callback(connections.close_all)  # before the scratch databases are dropped
+
+    part(1, "RingCache: one Django cache over three Redis nodes, with failover")
+    if not _missing(found, "Redis"):
+        from examples.demo import cache
+
+        cache.run(found.cache_nodes, RETRY_AFTER)
+
+    part(2, "@singleton_task: a Celery task that never runs twice at once per key")
+    if not _missing(found, "Redis"):
+        from examples.demo import tasks
+
+        if found.broker_url is None:
+            skipped("no Celery broker (RabbitMQ, or a Redis the demo starts) is available")
+        else:
+            tasks.run_or_explain(found.broker_name)
+
+    part(3, "tpc.atomic: one transaction over two databases, and crash recovery")
+    if not _missing(found, "PostgreSQL"):
+        from examples.demo import orders
+
+        orders.run([db.name for db in found.databases], RECOVERY_DELAY)
+
+    part(4, "Where to look next")
+    say("   docs/getting-started.rst   the two commands, and the shop project explained")
+    say("   docs/cache.rst, docs/lock.rst, docs/celery.rst, docs/tpc.rst   one guide each")
+    say("   docs/settings.rst, docs/checks.rst   every setting, every system check")
+    say("   docs/plugins.rst           writing a plugin, like examples/shop/plugin.py")
+    say("   docs/operations.rst        failover, recovery, monitoring through hooks")
+    say("   examples/shop/settings.py  the settings this tour ran with")
+    say("   Build the docs with `make docs` (HTML in docs/_build/html).")
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    started = time.monotonic()
+    try:
+        with ExitStack() as stack:
+            tour(stack)
+            say()
+            say("Stopping everything the demo started...")
+    except KeyboardInterrupt:
+        say("\nInterrupted: every server and process the demo started has been stopped,")
+        say("and its scratch databases dropped.")
+        return 130
+    say(f"Done in {time.monotonic() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
