@@ -27,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -156,11 +157,15 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "celery", "-A", "bench_celery", "worker"]
     command += ["--pool=prefork", "--concurrency=2", "-l", "warning", "--without-gossip"]
     command += ["--without-mingle", "--without-heartbeat", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h"]
-    return subprocess.Popen(
-        command, cwd=HERE, env={**os.environ, **env,
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])},
-        start_new_session=True,
-    )  # fmt: skip
+    # The worker's banner and logs go to a file, not into the benchmark's table.
+    log = Path(tempfile.mkdtemp(prefix="accord-bench-")) / "worker.log"
+    print(f"worker log: {log}", file=sys.stderr)
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            command, cwd=HERE, env={**os.environ, **env,
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])},
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ fewer repeats, noisier figures; ``--out DIR`` to write elsewhere than
 ``docs/``). It runs each benchmark in its own process and writes:
 
 - ``docs/_generated/<bench>.txt`` (for bench_ring, bench_cache, bench_tpc and
-  bench_lock; ``--only NAME ...`` runs some of them): the benchmark's own output, under a line
+  bench_lock, bench_celery; ``--only NAME ...`` runs some of them): the benchmark's own output, under a line
   saying when, where and how it was made (and whether its targets were met);
 - ``docs/_static/ring-balance.png`` (by ``plot_ring_balance.py``);
 - ``docs/_static/tpc-latency.png``: the two-phase-commit latencies, drawn
@@ -29,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHES = ["bench_ring", "bench_cache", "bench_tpc", "bench_lock"]
+BENCHES = ["bench_ring", "bench_cache", "bench_tpc", "bench_lock", "bench_celery"]
 _TPC_ROW = re.compile(r"^(one plain|two plain|tpc, separate log|tpc)\s+([\d.]+)\s", re.M)
 
 
