@@ -4,9 +4,10 @@ Run ``python benchmarks/make_docs_figures.py`` (``--quick`` for a smoke run:
 fewer repeats, noisier figures; ``--out DIR`` to write elsewhere than
 ``docs/``). It runs each benchmark in its own process and writes:
 
-- ``docs/_generated/<bench>.txt`` (for bench_ring, bench_cache, bench_tpc and
-  bench_lock, bench_celery; ``--only NAME ...`` runs some of them): the benchmark's own output, under a line
-  saying when, where and how it was made (and whether its targets were met);
+- ``docs/_generated/<bench>.txt`` (for bench_ring, bench_cache, bench_tpc,
+  bench_lock and bench_celery; ``--only NAME ...`` runs some of them): the
+  benchmark's own output, under a line saying when, where and how it was
+  made (and whether its targets were met);
 - ``docs/_static/ring-balance.png`` (by ``plot_ring_balance.py``);
 - ``docs/_static/tpc-latency.png``: the two-phase-commit latencies, drawn
   from ``bench_tpc.py``'s table.
