@@ -31,10 +31,6 @@ __all__ = ["Lease", "SingletonBackend", "backend_for", "release_quietly"]
 
 logger = logging.getLogger("accord.celery")
 
-#: A lease is renewed every ``lease * RENEW_FRACTION`` seconds while the body runs.
-RENEW_FRACTION = 1 / 3
-
-
 #: What singleton tasks need of a lock backend (Redis, ZooKeeper and memory provide it).
 SingletonBackend = OwnerAwareBackend
 
@@ -92,7 +88,7 @@ class Lease:
         self.owner = owner
         self.token = token
         self.ttl = ttl
-        self._started = self._renewed = time.monotonic()
+        self._started = time.monotonic()
         self._ends = None if max_lease is None else self._started + max_lease
         self._lost: str | None = None
         self._job: renewer.Job | None = None
@@ -117,30 +113,19 @@ class Lease:
 
     def start(self) -> None:
         """Renew the lease every ``ttl / 3`` seconds until :meth:`stop` or ``max_lease``."""
-        interval = self.ttl * RENEW_FRACTION
-        self._job = renewer.schedule(interval, lambda: self._upkeep(interval))
+        self._job = renewer.keep_renewed(
+            self.backend,
+            self.name,
+            self.owner,
+            self.ttl,
+            on_lost=self._mark_lost,
+            until=self._ends,
+            on_until=self._cap_reached,
+        )
 
-    def _upkeep(self, interval: float) -> float | None:
-        now = time.monotonic()
-        if self._ends is not None and now >= self._ends:
-            release_quietly(self.backend, self.name, self.owner)
-            self._mark_lost("max_lease reached")
-            return None
-        ttl = self.ttl if self._ends is None else min(self.ttl, self._ends - now)
-        try:
-            ok = self.backend.renew(self.name, self.owner, ttl)
-        except LockError as exc:
-            # One failed renewal is not a loss: the lease runs until ttl after the last one.
-            if now - self._renewed + interval < self.ttl:
-                logger.warning("renewing singleton lease %r failed, will retry: %s", self.name, exc)
-                return interval / 2
-            self._mark_lost(f"renewal failed: {exc}")
-            return None
-        if not ok:
-            self._mark_lost("expired or taken by another holder")
-            return None
-        self._renewed = now
-        return interval if self._ends is None else min(interval, max(self._ends - now, 0.01))
+    def _cap_reached(self) -> None:
+        release_quietly(self.backend, self.name, self.owner)
+        self._mark_lost("max_lease reached")
 
     def _mark_lost(self, reason: str) -> None:
         with self._state:

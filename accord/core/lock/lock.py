@@ -28,7 +28,7 @@ __all__ = ["Lock", "LockCore", "validate_timeout"]
 logger = logging.getLogger("accord.lock")
 
 #: The holder renews its lease every ``ttl * RENEW_FRACTION`` seconds.
-RENEW_FRACTION = 1 / 3
+RENEW_FRACTION = renewer.RENEW_FRACTION
 
 LostCallback = Callable[["LockCore", str], object]
 
@@ -241,28 +241,14 @@ class LockCore:
 
     def _start_upkeep(self, owner: str) -> None:
         if self.renew or not self.backend.expires:
-            interval = self.ttl * RENEW_FRACTION
-            deadline = [time.monotonic() + self.ttl]  # the lease's end as last confirmed
-
-            def upkeep() -> float | None:
-                if self._owner != owner:
-                    return None
-                try:
-                    ok = self.backend.renew(self.name, owner, self.ttl)
-                except LockError as error:
-                    # One failed renewal is not a loss: the lease runs until deadline.
-                    if time.monotonic() + interval < deadline[0]:
-                        logger.warning("renewing lock %r failed, will retry: %s", self.name, error)
-                        return interval / 2
-                    self._mark_lost(owner, f"renewal failed: {error}")
-                    return None
-                if not ok:
-                    self._mark_lost(owner, "expired or taken by another holder")
-                    return None
-                deadline[0] = time.monotonic() + self.ttl
-                return interval
-
-            job = renewer.schedule(interval, upkeep)
+            job = renewer.keep_renewed(
+                self.backend,
+                self.name,
+                owner,
+                self.ttl,
+                on_lost=lambda reason: self._mark_lost(owner, reason),
+                still_held=lambda: self._owner == owner,
+            )
         else:
 
             def expire() -> None:

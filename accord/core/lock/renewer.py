@@ -20,8 +20,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-__all__ = ["Job", "schedule"]
+from accord.core.errors import LockError
+
+if TYPE_CHECKING:
+    from accord.core.lock.base import LockBackend
+
+__all__ = ["RENEW_FRACTION", "Job", "keep_renewed", "schedule"]
 
 logger = logging.getLogger("accord.lock")
 
@@ -104,3 +110,65 @@ def schedule(delay: float, function: JobFunction) -> Job:
     """Run *function* on the shared thread after *delay* seconds, then again after
     each delay it returns, until it returns None or the job is cancelled."""
     return _scheduler.schedule(delay, function)
+
+
+#: A held lease is renewed every ``ttl * RENEW_FRACTION`` seconds.
+RENEW_FRACTION = 1 / 3
+
+
+def keep_renewed(
+    backend: LockBackend,
+    name: str,
+    owner: str,
+    ttl: float,
+    *,
+    on_lost: Callable[[str], object],
+    still_held: Callable[[], bool] = lambda: True,
+    until: float | None = None,
+    on_until: Callable[[], object] | None = None,
+) -> Job:
+    """Renew *owner*'s lease on *name* every ``ttl * RENEW_FRACTION`` seconds.
+
+    The one lease upkeep of accord: :class:`~accord.core.lock.Lock` and the
+    Celery singleton lease both use it. Failure behaviour: a renewal that
+    raises :class:`~accord.core.errors.LockError` is retried at half the
+    interval while the lease (``ttl`` after the last confirmed renewal) can
+    still be running; after that ``on_lost("renewal failed: ...")`` is called.
+    A renewal that finds the lease gone calls ``on_lost("expired or taken by
+    another holder")``. Either way the upkeep stops.
+
+    :param still_held: asked before each renewal; False stops the upkeep
+        quietly (the holder released or re-acquired meanwhile).
+    :param until: a ``time.monotonic()`` deadline past which the lease is not
+        renewed (the lease then lasts at most until it); at that point
+        *on_until* is called and the upkeep stops.
+    :returns: the scheduled :class:`Job`; cancel it to stop renewing.
+    """
+    interval = ttl * RENEW_FRACTION
+    renewed = [time.monotonic()]  # when the lease was last confirmed
+
+    def upkeep() -> float | None:
+        if not still_held():
+            return None
+        now = time.monotonic()
+        if until is not None and now >= until:
+            if on_until is not None:
+                on_until()
+            return None
+        lease = ttl if until is None else min(ttl, until - now)
+        try:
+            ok = backend.renew(name, owner, lease)
+        except LockError as error:
+            # One failed renewal is not a loss: the lease runs until ttl after the last one.
+            if now - renewed[0] + interval < ttl:
+                logger.warning("renewing lock %r failed, will retry: %s", name, error)
+                return interval / 2
+            on_lost(f"renewal failed: {error}")
+            return None
+        if not ok:
+            on_lost("expired or taken by another holder")
+            return None
+        renewed[0] = now
+        return interval if until is None else min(interval, max(until - now, 0.01))
+
+    return schedule(interval, upkeep)
