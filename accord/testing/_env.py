@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit, urlunsplit
 
 REQUIRE_SERVICES = "ACCORD_REQUIRE_SERVICES"
 POSTGRES_URL = "ACCORD_TEST_POSTGRES_URL"
@@ -25,13 +24,3 @@ def services_required() -> bool:
 def url_from_env(name: str) -> str:
     """The URL in environment variable ``name``, else its documented default."""
     return os.environ.get(name) or DEFAULTS[name]
-
-
-def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))

@@ -11,6 +11,7 @@ unchecked URL. The broker is found through ``ACCORD_TEST_AMQP_URL``
 from __future__ import annotations
 
 from accord.core.errors import ServiceUnavailable
+from accord.core.urls import redact
 from accord.testing import _env
 
 __all__ = ["check_amqp"]
@@ -40,7 +41,7 @@ def check_amqp(url: str | None = None, *, timeout: float = 5.0) -> str:
     except Exception as exc:  # kombu/amqp raise socket, auth and protocol errors alike
         raise ServiceUnavailable(
             RABBITMQ,
-            f"cannot connect to {_env.redact(url)} ({exc!r}); start RabbitMQ "
+            f"cannot connect to {redact(url)} ({exc!r}); start RabbitMQ "
             f"(Debian/Ubuntu: apt-get install rabbitmq-server) or set {_env.AMQP_URL}",
         ) from exc
     finally:

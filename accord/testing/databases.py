@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from accord.core.errors import ServiceUnavailable
+from accord.core.urls import redact
 from accord.testing import _env
 
 __all__ = [
@@ -156,7 +157,7 @@ class PostgresDatabases(_Scratch):
         except psycopg.Error as exc:
             raise ServiceUnavailable(
                 POSTGRES,
-                f"cannot connect to {_env.redact(self.admin_url)} ({exc}); start PostgreSQL "
+                f"cannot connect to {redact(self.admin_url)} ({exc}); start PostgreSQL "
                 f"or set {_env.POSTGRES_URL} to a superuser URL",
             ) from exc
 
@@ -255,7 +256,7 @@ class MySQLDatabase(_Scratch):
         except MySQLdb.Error as exc:
             raise ServiceUnavailable(
                 MYSQL,
-                f"cannot connect to {_env.redact(self.admin_url)} ({exc}); start MariaDB "
+                f"cannot connect to {redact(self.admin_url)} ({exc}); start MariaDB "
                 f"or set {_env.MYSQL_URL}",
             ) from exc
         conn.autocommit(True)

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import os
 import threading
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from accord.core.errors import ConfigurationError, UnknownProviderError
+from accord.core.urls import redact
 
 __all__ = [
     "BUILTIN_SCHEMES",
@@ -108,16 +108,6 @@ class OwnerAwareBackend(LockBackend, Protocol):
 
         Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
         """
-
-
-def redact(url: str) -> str:
-    """Return *url* with its password replaced by ``***`` (for logs, errors and hooks)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _scheme_of(url: object) -> str:

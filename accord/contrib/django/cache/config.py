@@ -35,6 +35,7 @@ from django.core.exceptions import ImproperlyConfigured
 from accord.core.errors import AccordError
 from accord.core.optional import import_optional
 from accord.core.ring import HashRing
+from accord.core.urls import redact
 
 __all__ = [
     "FAILOVER_POLICIES",
@@ -89,19 +90,6 @@ class RingCacheConfigError(ImproperlyConfigured):
         self.message = message
         self.check_id = check_id
         self.hint = hint
-
-
-def redact(url: str) -> str:
-    """Return *url* with any password replaced by ``***``. Never raises."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user, _, host = parts.netloc.rpartition("@")
-        name = user.partition(":")[0]
-        return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
-    except ValueError:
-        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 @dataclass(frozen=True)
