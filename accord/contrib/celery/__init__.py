@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from accord.contrib.celery import worker as _worker  # noqa: F401  (connects the revoke handler)
-from accord.contrib.celery.lease import Lease
-from accord.contrib.celery.options import SingletonConfig
-from accord.contrib.celery.task import SingletonTask, task_function
-from accord.core.errors import ConfigurationError, TaskError
+from accord.core.optional import import_optional
+
+import_optional("celery", extra="celery", purpose="Singleton tasks (accord.contrib.celery)")
+
+from accord.contrib.celery import worker as _worker  # noqa: E402, F401  (connects the revoke handler)
+from accord.contrib.celery.lease import Lease  # noqa: E402
+from accord.contrib.celery.options import SingletonConfig  # noqa: E402
+from accord.contrib.celery.task import SingletonTask, task_function  # noqa: E402
+from accord.core.errors import ConfigurationError, TaskError  # noqa: E402
 
 __all__ = ["Lease", "SingletonTask", "current_lease", "singleton_task"]
 

@@ -31,15 +31,13 @@ from contextlib import ContextDecorator
 from types import TracebackType
 from typing import Any
 
-from django.db import connections
-
 from accord.contrib.django.tpc.config import (
     decision_log,
     get_settings,
     participant_for,
     resolve_alias,
 )
-from accord.contrib.django.tpc.connection import DjangoSQLConnection
+from accord.contrib.django.tpc.connection import DjangoSQLConnection, database
 from accord.core.errors import AtomicBlockActive, ConfigurationError, OutcomeUnknown
 from accord.core.tpc.coordinator import GlobalTransaction, Result
 
@@ -73,7 +71,7 @@ class _Block:
 
     def __init__(self, aliases: tuple[str, ...]) -> None:
         self.aliases = tuple(resolve_alias(a) for a in _check_aliases(aliases))
-        self.wrappers = [connections[a] for a in self.aliases]
+        self.wrappers = [database(a) for a in self.aliases]
         self.sessions = [
             DjangoSQLConnection(w, a) for w, a in zip(self.wrappers, self.aliases, strict=True)
         ]

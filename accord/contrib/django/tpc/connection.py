@@ -20,10 +20,38 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-__all__ = ["DjangoSQLConnection", "fresh_connection"]
+from accord.core.errors import MissingDependency
+
+__all__ = ["DjangoSQLConnection", "database", "fresh_connection"]
+
+# What Django says when a backend's driver is missing, and the extra that installs it.
+_DRIVERS = {"psycopg": ("postgres", "psycopg"), "MySQLdb": ("mysql", "mysqlclient")}
+
+
+def database(alias: str) -> BaseDatabaseWrapper:
+    """``django.db.connections[alias]``, with a missing driver named by the extra to install.
+
+    Raises :class:`~accord.core.errors.MissingDependency` (an ``ImportError``)
+    naming ``accord[postgres]`` or ``accord[mysql]`` when Django cannot load
+    the database's driver (its ``ImproperlyConfigured`` is chained); other
+    errors are Django's own (``ConnectionDoesNotExist`` for an unknown alias).
+    """
+    try:
+        return connections[alias]
+    except ImproperlyConfigured as exc:
+        for marker, (extra, package) in _DRIVERS.items():
+            if marker in str(exc):
+                raise MissingDependency(
+                    f"two-phase commit on database {alias!r} needs the {package!r} driver, "
+                    f"which is not installed ({' '.join(str(exc).split())}). Install it with: "
+                    f'pip install "accord[{extra}]"'
+                ) from exc
+        raise
+
 
 _READ_ONLY = re.compile(
     r"\s*(SELECT|SHOW|EXPLAIN|SET|SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT)\b",

@@ -29,7 +29,7 @@ from accord.contrib.django.tpc.config import (
     participant_for,
     resolve_alias,
 )
-from accord.contrib.django.tpc.connection import DjangoSQLConnection, fresh_connection
+from accord.contrib.django.tpc.connection import DjangoSQLConnection, database, fresh_connection
 from accord.core.tpc import recovery as core
 from accord.core.tpc.builtins import VENDORS
 from accord.core.tpc.contract import Participant
@@ -49,7 +49,7 @@ class DjangoRecoveryReport(core.RecoveryReport):
 def _aliases(configured: tuple[str, ...] | None) -> list[str]:
     if configured is not None:
         return [resolve_alias(a) for a in configured]
-    return [a for a in connections if connections[a].vendor in VENDORS]
+    return [a for a in connections if database(a).vendor in VENDORS]
 
 
 @contextlib.contextmanager
