@@ -9,7 +9,17 @@ Everything here starts or checks a real service; nothing is faked.
 - :mod:`accord.testing.databases`: :class:`PostgresDatabases` (fresh
   databases on a server with ``max_prepared_transactions`` > 0) and
   :class:`MySQLDatabase` (InnoDB, XA), described by :class:`ScratchDatabase`.
+- :mod:`accord.testing.postgres`: :class:`PostgresServer`, a private cluster
+  from the installed binaries, and :func:`two_phase_postgres_url`, which
+  finds (or starts) a server able to prepare transactions.
 - :mod:`accord.testing.brokers`: :func:`check_amqp` for a RabbitMQ broker.
+- :mod:`accord.testing.faults`: :class:`~accord.testing.faults.FaultProxy`, a
+  TCP proxy that cuts a connection before a request or between request and
+  reply, pauses, delays or refuses traffic, on cue.
+- :mod:`accord.testing.history`: a fenced store that refuses stale tokens,
+  an event history shared between processes, and the invariant checks run
+  on them.
+- :mod:`accord.testing.leftovers`: what a test session left behind.
 - :mod:`accord.testing.pytest_plugin`: pytest fixtures built on the above.
 - :mod:`accord.testing.plugins`: register an accord plugin for one test.
 
@@ -24,7 +34,10 @@ Environment variables (defaults in brackets):
 ``ACCORD_TEST_REDIS_SERVER``           the ``redis-server`` binary [``redis-server`` on ``PATH``]
 ``ACCORD_TEST_ZOOKEEPER_CLASSPATH``    ZooKeeper's jars [``/usr/share/java/zookeeper.jar``]
 ``JAVA_HOME``                          the Java to run ZooKeeper [``java`` on ``PATH``]
-``ACCORD_TEST_POSTGRES_URL``           [``postgresql://postgres@127.0.0.1:5432/postgres``]
+``ACCORD_TEST_POSTGRES_URL``           a server to use as it is [unset: ``127.0.0.1:5432`` if it
+                                       can prepare transactions, else a private cluster]
+``ACCORD_TEST_POSTGRES_BINDIR``        where ``initdb`` and ``postgres`` are [found on ``PATH``
+                                       or in ``/usr/lib/postgresql/<version>/bin``]
 ``ACCORD_TEST_MYSQL_URL``              [``mysql://root@127.0.0.1:3306/``]
 ``ACCORD_TEST_AMQP_URL``               [``amqp://guest:guest@127.0.0.1:5672//``]
 =====================================  ===========================================================
@@ -36,11 +49,12 @@ This package never imports pytest, Django or Celery, except
 from accord.core.errors import ServiceUnavailable
 from accord.testing._env import services_required
 from accord.testing.brokers import check_amqp
-from accord.testing.databases import (
-    MySQLDatabase,
-    PostgresDatabases,
-    ScratchDatabase,
+from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
+from accord.testing.postgres import (
+    PostgresServer,
     prepared_transactions_problem,
+    shared_postgres,
+    two_phase_postgres_url,
 )
 from accord.testing.servers import LOOPBACK, RedisServer, ServerProcess, ZooKeeperServer, free_port
 
@@ -48,6 +62,7 @@ __all__ = [
     "LOOPBACK",
     "MySQLDatabase",
     "PostgresDatabases",
+    "PostgresServer",
     "RedisServer",
     "ScratchDatabase",
     "ServerProcess",
@@ -57,4 +72,6 @@ __all__ = [
     "free_port",
     "prepared_transactions_problem",
     "services_required",
+    "shared_postgres",
+    "two_phase_postgres_url",
 ]

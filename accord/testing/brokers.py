@@ -1,4 +1,4 @@
-"""Message brokers for Celery tests: check that RabbitMQ answers.
+"""Message brokers for Celery tests: check that RabbitMQ answers, delete the queues a test made.
 
 Failure behaviour first: :func:`check_amqp` raises
 :class:`~accord.core.errors.ServiceUnavailable` when kombu is missing or the
@@ -10,11 +10,15 @@ unchecked URL. The broker is found through ``ACCORD_TEST_AMQP_URL``
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
+
 from accord.core.errors import ServiceUnavailable
 from accord.core.urls import redact
 from accord.testing import _env
 
-__all__ = ["check_amqp"]
+__all__ = ["check_amqp", "delete_queue", "rabbitmq_queues"]
 
 RABBITMQ = "RabbitMQ"
 
@@ -47,3 +51,41 @@ def check_amqp(url: str | None = None, *, timeout: float = 5.0) -> str:
     finally:
         conn.release()
     return url
+
+
+def delete_queue(url: str, name: str) -> None:
+    """Delete the queue ``name`` on the broker at ``url`` (AMQP or Redis), with its messages.
+
+    For the queue a test's own worker consumed from: Celery declares it
+    durable, so it outlives the worker. Never raises: it is cleanup.
+    """
+    try:
+        from kombu import Connection
+    except ImportError:
+        return
+    with contextlib.suppress(Exception), Connection(url, connect_timeout=5) as conn:
+        conn.default_channel.queue_delete(name)  # type: ignore[attr-defined]
+
+
+def rabbitmq_queues() -> set[str] | None:
+    """The names of the queues on the local RabbitMQ (vhost ``/``), or None if unknowable.
+
+    Read with ``rabbitmqctl`` (about 1 s), which needs to run on the broker's
+    machine as root or the broker's user; None when it is absent or refuses.
+    """
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        return None
+    try:
+        result = subprocess.run(
+            [ctl, "-q", "list_queues", "name", "--no-table-headers"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return {line.strip() for line in result.stdout.splitlines() if line.strip()}

@@ -1,15 +1,17 @@
 """Fresh, empty PostgreSQL and MariaDB/MySQL databases for two-phase-commit tests.
 
 Failure behaviour first: a missing driver, a server that cannot be reached,
-or a server that cannot do two-phase commit (PostgreSQL with
+or a server that cannot do two-phase commit (a PostgreSQL pointed at with
 ``max_prepared_transactions = 0``, MySQL without InnoDB XA) raises
 :class:`~accord.core.errors.ServiceUnavailable` whose message says how to fix
 it. Dropping never raises: it is cleanup, and reports nothing.
 
 The servers are found through environment variables (defaults in brackets):
 
-- ``ACCORD_TEST_POSTGRES_URL`` [``postgresql://postgres@127.0.0.1:5432/postgres``],
-  a superuser (or a role with CREATEDB) on a maintenance database;
+- ``ACCORD_TEST_POSTGRES_URL``, a superuser (or a role with CREATEDB) on a
+  maintenance database; unset, the default server
+  (``postgresql://postgres@127.0.0.1:5432/postgres``) is used if it can prepare
+  transactions, else a private cluster (:mod:`accord.testing.postgres`);
 - ``ACCORD_TEST_MYSQL_URL`` [``mysql://root@127.0.0.1:3306/``], a user that
   may create databases, kill connections and run ``XA RECOVER``.
 
@@ -33,13 +35,9 @@ from urllib.parse import unquote, urlsplit
 from accord.core.errors import ServiceUnavailable
 from accord.core.urls import redact
 from accord.testing import _env
+from accord.testing.postgres import two_phase_postgres_url
 
-__all__ = [
-    "MySQLDatabase",
-    "PostgresDatabases",
-    "ScratchDatabase",
-    "prepared_transactions_problem",
-]
+__all__ = ["MySQLDatabase", "PostgresDatabases", "ScratchDatabase"]
 
 POSTGRES = "PostgreSQL"
 MYSQL = "MariaDB/MySQL"
@@ -93,17 +91,6 @@ def _server_of(url: str, vendor: str, default_port: int, default_user: str) -> S
     )
 
 
-def prepared_transactions_problem(max_prepared_transactions: int) -> str | None:
-    """Why PostgreSQL with this ``max_prepared_transactions`` cannot run 2PC tests, or None."""
-    if max_prepared_transactions > 0:
-        return None
-    return (
-        f"max_prepared_transactions is {max_prepared_transactions}, so PREPARE TRANSACTION "
-        "fails; run ALTER SYSTEM SET max_prepared_transactions = 64 as a superuser and "
-        "restart PostgreSQL (Debian: pg_ctlcluster <version> main restart)"
-    )
-
-
 class _Scratch:
     """Shared context-manager plumbing: create on enter, drop on exit."""
 
@@ -129,13 +116,19 @@ class _Scratch:
 class PostgresDatabases(_Scratch):
     """``count`` fresh, empty databases on one PostgreSQL server able to prepare transactions.
 
-    :meth:`create` raises :class:`ServiceUnavailable` if psycopg is missing, the
-    server is unreachable, or ``max_prepared_transactions`` is 0 (the message
-    says how to raise it). :meth:`reset` empties them between tests;
+    The server is the one at ``url`` (or ``$ACCORD_TEST_POSTGRES_URL``) when
+    given; otherwise the default server if it can prepare transactions, else
+    a private cluster (see :func:`~accord.testing.postgres.two_phase_postgres_url`).
+    :attr:`admin_url` says which, once :meth:`create` has run.
+
+    :meth:`create` raises :class:`ServiceUnavailable` if psycopg is missing, or
+    no server able to prepare transactions can be reached or started (the
+    message says why). :meth:`reset` empties them between tests;
     :meth:`drop` removes them and never raises.
     """
 
     def __init__(self, count: int = 2, *, url: str | None = None, prefix: str = "accord_test"):
+        self._url = url
         self.admin_url = url or _env.url_from_env(_env.POSTGRES_URL)
         self.count = count
         self.prefix = prefix
@@ -163,12 +156,9 @@ class PostgresDatabases(_Scratch):
 
     def create(self) -> list[ScratchDatabase]:
         """Create the databases and return where they are; see the class for errors."""
+        self.admin_url = two_phase_postgres_url(self._url)
         server = _server_of(self.admin_url, "postgresql", 5432, "postgres")
         with self._connect() as conn:
-            value = int(conn.execute("SHOW max_prepared_transactions").fetchone()[0])
-            problem = prepared_transactions_problem(value)
-            if problem:
-                raise ServiceUnavailable(POSTGRES, problem)
             from psycopg import sql
 
             for _ in range(self.count):

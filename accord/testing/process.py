@@ -9,7 +9,8 @@ tried (three attempts) so tests never depend on a port being free.
 
 Every server runs in its own process group, so :meth:`ServerProcess.stop` and
 :meth:`ServerProcess.kill` reach any child it forks. Servers still running when
-the interpreter exits are killed by an :mod:`atexit` hook; on Linux they are
+the interpreter exits are stopped by an :mod:`atexit` hook (killed if they
+take more than 5 s); on Linux they are
 also started through ``setpriv --pdeathsig KILL`` (when started from the main
 thread), so they die even if the test process itself is killed with SIGKILL.
 
@@ -71,21 +72,22 @@ def _kill_all_at_exit() -> None:
     with _live_lock:
         servers = list(_live)
     for server in servers:
-        server.close(graceful=False)
+        server.close(timeout=5.0)
 
 
 atexit.register(_kill_all_at_exit)
 
 
-def _death_signal_prefix() -> list[str]:
+def _launch_prefix(credentials: list[str]) -> list[str]:
     # PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so
     # only use it from the main thread, which lives as long as the process.
-    if not sys.platform.startswith("linux"):
-        return []
-    if threading.current_thread() is not threading.main_thread():
-        return []
+    # setpriv applies it after changing user, which would otherwise clear it.
+    options = list(credentials)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if sys.platform.startswith("linux") and main_thread:
+        options += ["--pdeathsig", "KILL"]
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+    return [setpriv, *options, "--"] if setpriv and options else []
 
 
 class _PortTaken(Exception):
@@ -104,6 +106,8 @@ class ServerProcess:
     """
 
     service: ClassVar[str] = "server"
+    #: the signal :meth:`stop` sends for an orderly shutdown
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
 
     def __init__(
         self,
@@ -133,6 +137,10 @@ class ServerProcess:
 
     def prepare(self) -> None:
         """Write configuration files into :attr:`workdir` before each start."""
+
+    def credentials(self) -> list[str]:
+        """``setpriv`` options for the user to run the server as (``[]``: this process's)."""
+        return []
 
     def is_ready(self) -> bool:
         """Return True once the server answers on :attr:`port`; never raises."""
@@ -205,11 +213,11 @@ class ServerProcess:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server with SIGTERM (SIGKILL after ``timeout`` s); keep its files.
+        """Stop the server with :attr:`stop_signal` (SIGKILL after ``timeout`` s); keep its files.
 
         A no-op when it is not running. Use :meth:`start` to bring it back on the same port.
         """
-        self._signal_and_reap(signal.SIGTERM, timeout)
+        self._signal_and_reap(self.stop_signal, timeout)
 
     def kill(self) -> None:
         """Kill the server's process group with SIGKILL, as a crash would; keep its files."""
@@ -234,11 +242,15 @@ class ServerProcess:
         """Let a paused server run again (SIGCONT)."""
         self._send(signal.SIGCONT)
 
-    def close(self, *, graceful: bool = True) -> None:
-        """Stop the server and delete its files if accord created the directory. Never raises."""
+    def close(self, *, graceful: bool = True, timeout: float = 10.0) -> None:
+        """Stop the server and delete its files if accord created the directory. Never raises.
+
+        ``graceful=False`` kills it instead; a graceful stop that takes longer
+        than ``timeout`` seconds ends with SIGKILL.
+        """
         try:
             if graceful:
-                self.stop()
+                self.stop(timeout)
             else:
                 self.kill()
         finally:
@@ -271,7 +283,7 @@ class ServerProcess:
                 self.service, f"port {self.host}:{self._port} is already in use by another process"
             )
         self.prepare()
-        argv = _death_signal_prefix() + self.command()
+        argv = _launch_prefix(self.credentials()) + self.command()
         with open(self.log_path, "ab") as log:
             self._log_offset = log.tell()
             proc = subprocess.Popen(

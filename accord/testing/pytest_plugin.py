@@ -38,6 +38,7 @@ from accord.core.errors import ServiceUnavailable
 from accord.testing import _env
 from accord.testing.brokers import check_amqp
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
+from accord.testing.postgres import close_shared_postgres
 from accord.testing.servers import RedisServer, ZooKeeperServer
 
 _Server = TypeVar("_Server", RedisServer, ZooKeeperServer)
@@ -159,9 +160,20 @@ def zookeeper_server(zookeeper_session_server: ZooKeeperServer) -> ZooKeeperServ
     return zookeeper_session_server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _accord_private_servers() -> Iterator[None]:
+    """Stop the private PostgreSQL cluster (if one was started) when the session ends."""
+    yield
+    close_shared_postgres()
+
+
 @pytest.fixture(scope="session")
 def postgres_session_databases() -> Iterator[PostgresDatabases]:
-    """Two PostgreSQL databases created for the session and dropped at its end."""
+    """Two PostgreSQL databases created for the session and dropped at its end.
+
+    On the server :class:`PostgresDatabases` picks: a private cluster when
+    the default server cannot prepare transactions.
+    """
     databases = PostgresDatabases(2)
     try:
         with services():

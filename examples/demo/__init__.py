@@ -1,10 +1,12 @@
 """A guided tour of accord on real servers: ``make demo`` (``python -m examples.demo``).
 
 The tour runs the example shop (:mod:`examples.shop`) against servers it
-starts itself (Redis nodes on free loopback ports, a Celery worker) or finds
-(PostgreSQL, RabbitMQ), narrates what it does, and stops everything it
-started, also on Ctrl-C. A part whose service is missing says which one and
-how to get it, and is skipped; the tour never pretends.
+starts itself (Redis nodes on free loopback ports, a Celery worker, and a
+private PostgreSQL cluster when the machine's server cannot prepare
+transactions) or finds (PostgreSQL, RabbitMQ), narrates what it does, and
+stops everything it started, also on Ctrl-C. It ends with a summary line of
+the parts that ran; a part that could not run says exactly why, and the tour
+then exits with status 1: it never pretends.
 
 =============  ============================================================
 module         part

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from types import FrameType
 
 from examples.demo import services
-from examples.demo.narrate import part, say, skipped
+from examples.demo.narrate import Parts, say
 
 RECOVERY_DELAY = 3.0  # seconds; 60 by default: a demo cannot wait a minute
 RETRY_AFTER = 2.0  # seconds a dead cache node stays out; 30 by default
@@ -21,14 +21,7 @@ def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _missing(found: services.Services, *needed: str) -> bool:
-    gaps = [f"{name} is missing: {found.missing[name]}" for name in needed if name in found.missing]
-    for gap in gaps:
-        skipped(gap)
-    return bool(gaps)
-
-
-def tour(stack: ExitStack) -> None:
+def tour(stack: ExitStack, parts: Parts) -> None:
     say("accord demo: the example shop (examples/shop/) on real servers")
     say("=" * 62)
     say("Starting three Redis cache nodes and one Redis for locks and task results,")
@@ -38,11 +31,14 @@ def tour(stack: ExitStack) -> None:
         ports = ", ".join(str(s.port) for s in [*found.cache_nodes, found.aux])
         say(f"   redis-server processes on ports {ports}")
     if found.databases:
-        say(f"   PostgreSQL databases {', '.join(db.name for db in found.databases)}")
+        say(f"   PostgreSQL: {found.postgres}")
+        names = ", ".join(db.name for db in found.databases)
+        db = found.databases[0]
+        say(f"   PostgreSQL databases {names} on {db.host}:{db.port}")
     if found.broker_url:
         say(f"   Celery broker: {found.broker_name}")
     for name in found.missing:
-        say(f"   {name}: MISSING (the parts that need it will say so)")
+        say(f"   {name}: NOT AVAILABLE (the parts that need it will say why)")
     services.shop_environment(found, RECOVERY_DELAY, RETRY_AFTER)
     import django
 
@@ -51,28 +47,27 @@ def tour(stack: ExitStack) -> None:
 
     stack.callback(connections.close_all)  # before the scratch databases are dropped
 
-    part(1, "RingCache: one Django cache over three Redis nodes, with failover")
-    if not _missing(found, "Redis"):
+    title = "RingCache: one Django cache over three Redis nodes, with failover"
+    if parts.begin(1, title, found.missing, needs=["Redis"]):
         from examples.demo import cache
 
         cache.run(found.cache_nodes, RETRY_AFTER)
 
-    part(2, "@singleton_task: a Celery task that never runs twice at once per key")
-    if not _missing(found, "Redis"):
+    title = "@singleton_task: a Celery task that never runs twice at once per key"
+    if found.broker_url is None and "Redis" not in found.missing:
+        found.missing["a Celery broker"] = "neither RabbitMQ nor a Redis the demo starts answered"
+    if parts.begin(2, title, found.missing, needs=["Redis", "a Celery broker"]):
         from examples.demo import tasks
 
-        if found.broker_url is None:
-            skipped("no Celery broker (RabbitMQ, or a Redis the demo starts) is available")
-        else:
-            tasks.run_or_explain(found.broker_name)
+        tasks.run(found.broker_name)
 
-    part(3, "tpc.atomic: one transaction over two databases, and crash recovery")
-    if not _missing(found, "PostgreSQL"):
+    title = "tpc.atomic: one transaction over two databases, and crash recovery"
+    if parts.begin(3, title, found.missing, needs=["PostgreSQL"]):
         from examples.demo import orders
 
         orders.run([db.name for db in found.databases], RECOVERY_DELAY)
 
-    part(4, "Where to look next")
+    parts.begin(4, "Where to look next", found.missing, needs=[])
     say("   docs/getting-started.rst   the two commands, and the shop project explained")
     say("   docs/cache.rst, docs/lock.rst, docs/celery.rst, docs/tpc.rst   one guide each")
     say("   docs/settings.rst, docs/checks.rst   every setting, every system check")
@@ -85,17 +80,18 @@ def tour(stack: ExitStack) -> None:
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     started = time.monotonic()
+    parts = Parts()
     try:
         with ExitStack() as stack:
-            tour(stack)
+            tour(stack, parts)
             say()
             say("Stopping everything the demo started...")
     except KeyboardInterrupt:
         say("\nInterrupted: every server and process the demo started has been stopped,")
         say("and its scratch databases dropped.")
         return 130
-    say(f"Done in {time.monotonic() - started:.0f} s.")
-    return 0
+    say(parts.summary(time.monotonic() - started))
+    return 0 if parts.all_ran else 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 BAR = 40
@@ -61,3 +62,41 @@ def countdown(seconds: float, what: str) -> None:
 
 def skipped(reason: str) -> None:
     say(f"   SKIPPED: {reason}")
+
+
+@dataclass
+class Parts:
+    """The tour's parts: which ran, which could not and why, and the closing summary line."""
+
+    ran: list[int] = field(default_factory=list)
+    not_run: dict[int, str] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+    def begin(
+        self, number: int, title: str, missing: Mapping[str, str], needs: Sequence[str]
+    ) -> bool:
+        """Print the part's heading; True if it can run, else say why not and return False."""
+        part(number, title)
+        self.names[number] = title.split(":")[0]
+        gaps = [f"{name} is not available: {missing[name]}" for name in needs if name in missing]
+        if gaps:
+            for gap in gaps:
+                skipped(gap)
+            self.not_run[number] = "; ".join(gaps)
+            return False
+        self.ran.append(number)
+        return True
+
+    @property
+    def all_ran(self) -> bool:
+        return not self.not_run
+
+    def summary(self, seconds: float) -> str:
+        """One line: how many parts ran, which did not and why, and the time taken."""
+        total = len(self.ran) + len(self.not_run)
+        line = f"Summary: {len(self.ran)} of {total} parts ran"
+        if self.all_ran:
+            names = ", ".join(f"{n} {self.names[n]}" for n in self.ran)
+            return f"{line} ({names}) in {seconds:.0f} s."
+        why = "; ".join(f"part {n}: {reason}" for n, reason in sorted(self.not_run.items()))
+        return f"{line} in {seconds:.0f} s. NOT RUN: {why}"

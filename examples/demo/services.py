@@ -1,11 +1,15 @@
-"""The servers the tour needs: started here (Redis, the Celery worker) or found (PostgreSQL,
-RabbitMQ), each stopped by the ``ExitStack`` that started it, also on Ctrl-C.
+"""The servers the tour needs: started here (Redis, the Celery worker, a private PostgreSQL when
+needed) or found (PostgreSQL, RabbitMQ), each stopped by the ``ExitStack`` that started it,
+also on Ctrl-C.
 
 Environment (defaults in brackets):
 
-- ``ACCORD_DEMO_POSTGRES_URL`` [``$ACCORD_TEST_POSTGRES_URL``, else
-  ``postgresql://postgres@127.0.0.1:5432/postgres``]: a PostgreSQL superuser
-  URL; the tour creates two scratch databases there and drops them at the end.
+- ``ACCORD_DEMO_POSTGRES_URL`` [unset]: a PostgreSQL superuser URL, used as
+  it is. Unset, the tour uses the server at 127.0.0.1:5432 if it can prepare
+  transactions, and otherwise starts a private cluster from the installed
+  PostgreSQL binaries on a free port (``initdb`` into a temporary directory,
+  removed at the end). It never changes a server's configuration. Either way
+  it creates two scratch databases and drops them at the end.
 - ``ACCORD_DEMO_AMQP_URL`` [``$ACCORD_TEST_AMQP_URL``, else
   ``amqp://guest:guest@127.0.0.1:5672//``]: RabbitMQ for Celery; when it does
   not answer, the tour uses a Redis it starts as the broker.
@@ -26,10 +30,12 @@ from pathlib import Path
 
 from accord.core.errors import ServiceUnavailable
 from accord.testing import PostgresDatabases, RedisServer, ScratchDatabase, check_amqp
+from accord.testing.brokers import delete_queue
+from accord.testing.postgres import close_shared_postgres, started_shared_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 AMQP_DEFAULT = "amqp://guest:guest@127.0.0.1:5672//"
+TASK_QUEUE = f"accord-demo-{os.getpid()}"  # the shop's tasks go here; deleted at the end
 
 
 @dataclass
@@ -39,6 +45,7 @@ class Services:
     cache_nodes: list[RedisServer] = field(default_factory=list)
     aux: RedisServer | None = None  # singleton locks, task results, maybe the broker
     databases: list[ScratchDatabase] = field(default_factory=list)
+    postgres: str = ""  # which PostgreSQL server, in words
     broker_url: str | None = None
     broker_name: str = ""
     missing: dict[str, str] = field(default_factory=dict)
@@ -58,20 +65,28 @@ def start(stack: ExitStack) -> Services:
         found.aux = _redis(stack)
     except ServiceUnavailable as exc:
         found.missing["Redis"] = str(exc)
-    pg_url = (
-        os.environ.get("ACCORD_DEMO_POSTGRES_URL")
-        or os.environ.get("ACCORD_TEST_POSTGRES_URL")
-        or POSTGRES_DEFAULT
-    )
+    pg_url = os.environ.get("ACCORD_DEMO_POSTGRES_URL") or None
+    stack.callback(close_shared_postgres)  # the private cluster, if one was started
     databases = PostgresDatabases(2, url=pg_url, prefix="accord_demo")
-    stack.callback(databases.drop)  # registered first, so it also runs if create() half-failed
+    stack.callback(databases.drop)  # registered after, so it runs before the cluster stops
     try:
         found.databases = databases.create()
     except ServiceUnavailable as exc:
         found.missing["PostgreSQL"] = (
-            f"{exc} (the tour reads ACCORD_DEMO_POSTGRES_URL, default {POSTGRES_DEFAULT}; "
-            "Debian/Ubuntu: apt-get install postgresql)"
+            f"{exc.reason} (the tour uses ACCORD_DEMO_POSTGRES_URL when set; otherwise the "
+            "server at 127.0.0.1:5432 if it can prepare transactions, else a private cluster "
+            "it starts from the installed PostgreSQL binaries)"
         )
+    else:
+        db = found.databases[0]
+        if started_shared_postgres() is not None:
+            found.postgres = (
+                f"a private cluster on port {db.port}, removed at the end: the server at "
+                "127.0.0.1:5432 cannot prepare transactions (max_prepared_transactions = 0, "
+                "the default) or is not running, and the tour never reconfigures it"
+            )
+        else:
+            found.postgres = f"the server at {db.host}:{db.port}, which can prepare transactions"
     amqp_url = (
         os.environ.get("ACCORD_DEMO_AMQP_URL")
         or os.environ.get("ACCORD_TEST_AMQP_URL")
@@ -82,6 +97,8 @@ def start(stack: ExitStack) -> Services:
     except ServiceUnavailable:
         if found.aux is not None:  # no RabbitMQ: a Redis the tour started will do
             found.broker_url, found.broker_name = f"{found.aux.url}/3", "Redis"
+    if found.broker_url is not None:
+        stack.callback(delete_queue, found.broker_url, TASK_QUEUE)  # Celery made it durable
     return found
 
 
@@ -95,6 +112,7 @@ def shop_environment(found: Services, recovery_delay: float, retry_after: float)
         "DJANGO_SETTINGS_MODULE": "examples.shop.settings",
         "SHOP_CACHE_RETRY_AFTER": str(retry_after),
         "SHOP_RECOVERY_DELAY": str(recovery_delay),
+        "SHOP_TASK_QUEUE": TASK_QUEUE,
     }
     if found.cache_nodes:
         env["SHOP_CACHE_NODES"] = ";".join(f"{s.url}/0" for s in found.cache_nodes)

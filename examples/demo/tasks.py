@@ -9,22 +9,13 @@ from typing import Any
 from django.core.cache import cache
 
 from accord.core.errors import DuplicateTask
-from examples.demo.narrate import progress, say, skipped
+from examples.demo.narrate import progress, say
 from examples.demo.services import celery_worker
 from examples.shop import plugin
 
 ACCOUNTS = 5
 COPIES = 10  # submissions per account, all at once
 WORKER_PROCESSES = ACCOUNTS
-
-
-def singleton_missing() -> str | None:
-    """Why ``accord.contrib.celery.singleton_task`` cannot be used here, or None."""
-    try:
-        from accord.contrib.celery import singleton_task  # noqa: F401
-    except ImportError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def _wait_for_worker(app: Any, proc: Any, timeout: float = 60.0) -> None:
@@ -120,15 +111,3 @@ def _worker_guard(app: Any) -> None:
     say(f"   Their outcomes: {', '.join(outcomes)}; runs: {runs}, overlapping runs: {overlaps}.")
     say("   The worker takes the key's lease before the body runs, so a duplicate that")
     say("   reached it ends as FAILURE with DuplicateTask instead of running.")
-
-
-def run_or_explain(broker_name: str) -> None:
-    reason = singleton_missing()
-    if reason is not None:
-        skipped(
-            "@singleton_task is not built yet in this checkout (importing "
-            f"accord.contrib.celery.singleton_task failed: {reason}). This part will "
-            "run once it lands; nothing was started for it."
-        )
-        return
-    run(broker_name)

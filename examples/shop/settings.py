@@ -11,6 +11,7 @@ variable                    default                                        what
 ``SHOP_LEDGER_DB``          ``postgresql://postgres@127.0.0.1/shop_ledger``  ledger ("ledger")
 ``SHOP_RECOVERY_DELAY``     ``60``                                         2PC RECOVERY_DELAY
 ``SHOP_BROKER_URL``         ``amqp://guest:guest@127.0.0.1:5672//``        Celery broker
+``SHOP_TASK_QUEUE``         ``shop``                                       the tasks' queue
 ``SHOP_RESULT_BACKEND``     ``redis://127.0.0.1:6379/2``                   Celery results
 ``SHOP_LOCK_URL``           ``redis://127.0.0.1:6379/1``                   singleton-task locks
 ``SHOP_LOG_LEVEL``          ``ERROR``                                      accord's log level
@@ -90,6 +91,7 @@ ACCORD = {
 CELERY_BROKER_URL = env("SHOP_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_RESULT_BACKEND = env("SHOP_RESULT_BACKEND", "redis://127.0.0.1:6379/2")
 CELERY_ACCORD_LOCK_URL = env("SHOP_LOCK_URL", "redis://127.0.0.1:6379/1")
+CELERY_TASK_DEFAULT_QUEUE = env("SHOP_TASK_QUEUE", "shop")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

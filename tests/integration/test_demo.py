@@ -17,27 +17,23 @@ from pathlib import Path
 
 import pytest
 
-from accord.testing import PostgresDatabases, RedisServer, free_port
+from accord.testing import RedisServer, free_port, two_phase_postgres_url
 from accord.testing.pytest_plugin import services
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = [sys.executable, "-m", "examples.demo"]
 
 
-def _singleton_built() -> bool:
-    try:
-        from accord.contrib.celery import singleton_task  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def servers_present() -> None:
-    """Skip (or fail, under ACCORD_REQUIRE_SERVICES=1) unless Redis and PostgreSQL are here."""
+    """Skip (or fail, under ACCORD_REQUIRE_SERVICES=1) unless Redis and PostgreSQL are here.
+
+    PostgreSQL is present when the default server can prepare transactions or
+    a private cluster can be started, as the demo itself decides.
+    """
     with services():
         RedisServer().check_installed()
-        PostgresDatabases(0).create()
+        two_phase_postgres_url()
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +55,21 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _demo_databases() -> list[str]:
-    databases = PostgresDatabases(0)
-    with databases._connect() as conn:
+def _databases_left(out: str) -> set[str]:
+    """The demo's scratch databases still on its PostgreSQL server (none if the server is gone)."""
+    found = re.search(r"PostgreSQL databases (\S+), (\S+) on ([\d.]+):(\d+)", out)
+    assert found, out
+    first, second, host, port = found.groups()
+    if not _port_open(int(port)):  # a private cluster, stopped and removed
+        return set()
+    import psycopg
+
+    url = f"postgresql://postgres@{host}:{port}/postgres"
+    with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'accord\\_demo\\_%'"
+            "SELECT datname FROM pg_database WHERE datname = ANY(%s)", ([first, second],)
         ).fetchall()
-    return [name for (name,) in rows]
+    return {name for (name,) in rows}
 
 
 def test_demo_exits_0_within_three_minutes(
@@ -74,6 +78,22 @@ def test_demo_exits_0_within_three_minutes(
     result, seconds = demo_run
     assert result.returncode == 0, result.stderr
     assert seconds < 180
+
+
+def test_demo_ends_with_a_summary_of_all_four_parts(
+    demo_run: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    last = demo_run[0].stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"Summary: 4 of 4 parts ran \(1 RingCache, .*, 4 .*\) in \d+ s\.", last)
+    assert "SKIPPED" not in demo_run[0].stdout
+
+
+def test_demo_never_reconfigures_the_system_postgresql(
+    demo_run: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    out = demo_run[0].stdout
+    assert "ALTER SYSTEM" not in out
+    assert re.search(r"PostgreSQL: (a private cluster on port \d+|the server at )", out)
 
 
 def test_demo_cache_keeps_answering_while_a_node_is_dead(
@@ -85,15 +105,12 @@ def test_demo_cache_keeps_answering_while_a_node_is_dead(
     assert "1 ejection, 1 readmission" in out
 
 
-def test_demo_shows_the_singleton_ran_once_per_key_or_says_it_is_not_built(
+def test_demo_shows_the_singleton_ran_once_per_key(
     demo_run: tuple[subprocess.CompletedProcess[str], float],
 ) -> None:
     out = demo_run[0].stdout
-    if _singleton_built():
-        assert "50 submissions, 5 runs: the task ran once per key." in out
-        assert re.search(r"DuplicateTask \(not run\).*runs: 1, overlapping runs: 0", out)
-    else:
-        assert "@singleton_task is not built yet" in out
+    assert "50 submissions, 5 runs: the task ran once per key." in out
+    assert re.search(r"DuplicateTask \(not run\).*runs: 1, overlapping runs: 0", out)
 
 
 def test_demo_recovery_makes_both_databases_agree_after_each_kill(
@@ -111,9 +128,7 @@ def test_demo_stops_its_servers_and_drops_its_databases(
 ) -> None:
     out = demo_run[0].stdout
     assert not any(_port_open(port) for port in _ports(out))
-    names = re.search(r"PostgreSQL databases (\S+), (\S+)", out)
-    assert names
-    assert not set(names.groups()) & set(_demo_databases())
+    assert not _databases_left(out)
 
 
 def _interrupt_at(marker: str) -> tuple[subprocess.Popen[str], str]:
@@ -147,26 +162,23 @@ def test_ctrl_c_stops_everything_the_demo_started(servers_present: None) -> None
     assert proc.returncode == 130, out
     assert "Interrupted: every server and process the demo started has been stopped" in out
     assert not any(_port_open(port) for port in _ports(out))
-    names = re.search(r"PostgreSQL databases (\S+), (\S+)", out)
-    assert names
-    assert not set(names.groups()) & set(_demo_databases())
+    assert not _databases_left(out)
 
 
-def test_missing_postgresql_is_named_with_how_to_get_it(servers_present: None) -> None:
-    env = {
-        **os.environ,
-        "ACCORD_DEMO_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x",
-    }
+def test_a_part_that_cannot_run_is_named_in_the_summary_and_exits_1(
+    servers_present: None,
+) -> None:
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
+    env = {**os.environ, "ACCORD_DEMO_POSTGRES_URL": closed}
     result = subprocess.run(DEMO, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "SKIPPED: PostgreSQL is missing" in result.stdout
-    assert "apt-get install postgresql" in result.stdout
+    assert result.returncode == 1, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("Summary: 3 of 4 parts ran in "), last
+    assert "NOT RUN: part 3: PostgreSQL is not available: cannot connect to" in last
     assert "0 errors" in result.stdout  # the parts that can run still do
 
 
 def test_ctrl_c_while_the_worker_runs_stops_the_worker(servers_present: None) -> None:
-    if not _singleton_built():
-        pytest.skip("accord.contrib.celery.singleton_task is not built yet")
     proc, out = _interrupt_at("Submitting 50 calls")
     assert proc.returncode == 130, out
     worker = re.search(r"The worker \(pid (\d+)\)", out)

@@ -15,6 +15,9 @@ from typing import Any
 import redis
 from celery_testapp import make_app
 
+from accord.testing.brokers import delete_queue
+from accord.testing.leftovers import owned_prefix
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 
@@ -23,7 +26,7 @@ class Worker:
     """``celery -A celery_testapp worker --pool=prefork --concurrency=2`` on its own queue."""
 
     def __init__(self, broker: str, results: str, lock_url: str, log_dir: Path) -> None:
-        self.queue = f"accord-{uuid.uuid4().hex[:8]}"
+        self.queue = owned_prefix(separator="-") + uuid.uuid4().hex[:8]
         self.broker, self.results, self.lock_url = broker, results, lock_url
         self.app = make_app(broker, results, lock_url, self.queue)
         self.store = redis.Redis.from_url(results)
@@ -75,6 +78,11 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
         self.app.close()
+
+    def close(self) -> None:
+        """Stop the worker and delete its queue, which Celery declared durable."""
+        self.stop()
+        delete_queue(self.broker, self.queue)
 
     def children(self) -> list[int]:
         """The pids of the pool's processes."""

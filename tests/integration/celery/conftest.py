@@ -42,5 +42,5 @@ def worker(
     try:
         yield process
     finally:
-        process.stop()
+        process.close()
         clear_backend_cache()  # before the lock servers go
