@@ -12,6 +12,10 @@ Everything here starts or checks a real service; nothing is faked.
 - :mod:`accord.testing.postgres`: :class:`PostgresServer`, a private cluster
   from the installed binaries, and :func:`two_phase_postgres_url`, which
   finds (or starts) a server able to prepare transactions.
+- :mod:`accord.testing.redis_ha`: :class:`~accord.testing.redis_ha.SentinelGroup`
+  (a master, its replicas and three Sentinels, with ``kill_master()`` and
+  ``wait_for_promotion()``) and :class:`~accord.testing.redis_ha.RedisClusterGroup`
+  (three masters, three replicas), for tests of failover.
 - :mod:`accord.testing.brokers`: :func:`check_amqp` for a RabbitMQ broker.
 - :mod:`accord.testing.faults`: :class:`~accord.testing.faults.FaultProxy`, a
   TCP proxy that cuts a connection before a request or between request and
@@ -32,6 +36,7 @@ Environment variables (defaults in brackets):
 =====================================  ===========================================================
 ``ACCORD_REQUIRE_SERVICES``            ``1``: a missing service fails the test instead of skipping
 ``ACCORD_TEST_REDIS_SERVER``           the ``redis-server`` binary [``redis-server`` on ``PATH``]
+``ACCORD_TEST_REDIS_CLI``             ``redis-cli``, which creates a Redis Cluster [on ``PATH``]
 ``ACCORD_TEST_ZOOKEEPER_CLASSPATH``    ZooKeeper's jars [``/usr/share/java/zookeeper.jar``]
 ``JAVA_HOME``                          the Java to run ZooKeeper [``java`` on ``PATH``]
 ``ACCORD_TEST_POSTGRES_URL``           a server to use as it is [unset: ``127.0.0.1:5432`` if it
@@ -56,6 +61,7 @@ from accord.testing.postgres import (
     shared_postgres,
     two_phase_postgres_url,
 )
+from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
 from accord.testing.servers import LOOPBACK, RedisServer, ServerProcess, ZooKeeperServer, free_port
 
 __all__ = [
@@ -63,8 +69,10 @@ __all__ = [
     "MySQLDatabase",
     "PostgresDatabases",
     "PostgresServer",
+    "RedisClusterGroup",
     "RedisServer",
     "ScratchDatabase",
+    "SentinelGroup",
     "ServerProcess",
     "ServiceUnavailable",
     "ZooKeeperServer",

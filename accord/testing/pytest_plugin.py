@@ -23,6 +23,10 @@ fixture                       scope     value
 ``mysql_database``            function  one :class:`ScratchDatabase` (InnoDB, XA), empty
 ``amqp_broker_url``           session   a RabbitMQ URL that answered
 ``redis_broker_url``          session   ``redis://...`` of a Redis started for the broker
+``sentinel_group``            function  :class:`~accord.testing.redis_ha.SentinelGroup`: 1 master,
+                                        1 replica, 3 Sentinels, settled and empty
+``redis_cluster``             function  :class:`~accord.testing.redis_ha.RedisClusterGroup`: 3
+                                        masters, 3 replicas, ``cluster_state:ok``, empty
 ============================  ========  =====================================================
 """
 
@@ -39,6 +43,7 @@ from accord.testing import _env
 from accord.testing.brokers import check_amqp
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
 from accord.testing.postgres import close_shared_postgres
+from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
 from accord.testing.servers import RedisServer, ZooKeeperServer
 
 _Server = TypeVar("_Server", RedisServer, ZooKeeperServer)
@@ -50,9 +55,13 @@ __all__ = [
     "postgres_databases",
     "postgres_session_databases",
     "redis_broker_url",
+    "redis_cluster",
+    "redis_cluster_session",
     "redis_nodes",
     "redis_server",
     "redis_session_server",
+    "sentinel_group",
+    "sentinel_group_session",
     "service_unavailable",
     "services",
     "zookeeper_server",
@@ -229,3 +238,47 @@ def redis_broker_url() -> Iterator[str]:
     """``redis://...`` of a Redis started for the session's Celery broker and result backend."""
     for server in _serve(RedisServer()):
         yield f"{server.url}/0"
+
+
+@pytest.fixture(scope="session")
+def sentinel_group_session() -> Iterator[SentinelGroup]:
+    """One Sentinel group for the whole session; prefer :func:`sentinel_group`."""
+    group = SentinelGroup()
+    try:
+        with services():
+            group.start()
+        yield group
+    finally:
+        group.close()
+
+
+@pytest.fixture
+def sentinel_group(sentinel_group_session: SentinelGroup) -> SentinelGroup:
+    """The session's Sentinel group, whole again (killed servers back as replicas) and empty.
+
+    Tests may kill or pause its master (``kill_master()``, ``pause_master()``)
+    and wait for the Sentinels (``wait_for_promotion(old_address)``).
+    """
+    with services():
+        sentinel_group_session.reset()
+    return sentinel_group_session
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_session() -> Iterator[RedisClusterGroup]:
+    """One 3-master, 3-replica Redis Cluster for the whole session; prefer :func:`redis_cluster`."""
+    cluster = RedisClusterGroup()
+    try:
+        with services():
+            cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_session: RedisClusterGroup) -> RedisClusterGroup:
+    """The session's Redis Cluster, every node back and every slot served, with no keys."""
+    with services():
+        redis_cluster_session.reset()
+    return redis_cluster_session
