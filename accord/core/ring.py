@@ -342,6 +342,7 @@ class HashRing:
         known = old.node_points if old is not None else {}
         node_points: dict[str, array[int]] = {}
         if self._dialect is None:
+            ring_checks.check_points(weights, self._vnodes)
             for name, weight in weights.items():
                 node_points[name] = known.get(name) or self._points_of(name, weight)
         else:

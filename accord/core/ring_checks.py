@@ -20,6 +20,7 @@ from accord.core.plugins import get_plugin_manager
 __all__ = [
     "DEFAULT_VNODES",
     "MAX_POINTS_PER_NODE",
+    "MAX_TOTAL_POINTS",
     "KeyFunction",
     "check_name",
     "check_vnodes",
@@ -35,6 +36,9 @@ KeyFunction = Callable[[bytes], bytes]
 # A single node cannot own more points than this: a weight of 1e9 is
 # certainly a unit mistake, and would otherwise exhaust memory.
 MAX_POINTS_PER_NODE = 1 << 20
+#: The whole ring cannot hold more points: about 2 s to build and 100 MB. Beyond it a
+#: weight is surely in the wrong unit (a weight of 1e30 would otherwise never finish).
+MAX_TOTAL_POINTS = 1 << 21
 #: Points per node of weight 1 when no ``vnodes`` is given. A node's share
 #: varies by about 1/sqrt(vnodes); 512 gives a mean max/mean load of about
 #: 1.07 over 10 nodes (320 gave 1.09, too close to the 1.10 target; see
@@ -129,6 +133,25 @@ def check_vnodes(vnodes: object) -> int:
             f"the default is {DEFAULT_VNODES}"
         )
     return vnodes
+
+
+def check_points(weights: Mapping[str, Weight], vnodes: int) -> None:
+    """Refuse weights that would make more than :data:`MAX_TOTAL_POINTS` points."""
+    total = 0.0
+    for name, weight in weights.items():
+        count = max(1.0, vnodes * float(weight))
+        if count > MAX_POINTS_PER_NODE:
+            raise ConfigurationError(
+                f"weight {weight!r} of node {name!r} would give it {count:.3g} ring points "
+                f"(vnodes={vnodes} per unit of weight), more than {MAX_POINTS_PER_NODE}; "
+                "weights are relative: use small numbers, e.g. 1 and 2"
+            )
+        total += count
+    if total > MAX_TOTAL_POINTS:
+        raise ConfigurationError(
+            f"{len(weights)} nodes with these weights would make {total:.3g} ring points, "
+            f"more than {MAX_TOTAL_POINTS}; lower the weights (they are relative) or vnodes"
+        )
 
 
 def parse_nodes(nodes: Iterable[str] | Mapping[str, Weight] | None) -> dict[str, Weight]:

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["redact"]
+__all__ = ["SECRET_QUERY_NAMES", "redact"]
 
-_PASSWORD = re.compile(r"(//[^:/@]*:)[^@]*@")
+#: Query arguments whose values are secrets (matched case-insensitively, also as a suffix,
+#: e.g. ``sentinel_password``).
+SECRET_QUERY_NAMES = ("password", "passwd", "pwd", "secret", "token", "credential_provider")
+_QUERY_ITEM = re.compile(r"([?&;])([^=&;#]*)=([^&;#]*)")
+
+
+def _is_secret(name: str) -> bool:
+    name = name.lower()
+    return any(name == s or name.endswith(("_" + s, "-" + s)) for s in SECRET_QUERY_NAMES)
 
 
 def redact(url: str) -> str:
-    """Return *url* with any password replaced by ``***`` (for logs, errors, reprs, hooks).
+    """Return *url* with every password replaced by ``***`` (for logs, errors, reprs, hooks).
 
-    Never raises: a URL too malformed to parse is redacted by pattern.
+    Replaced: the password of the user information (everything between the
+    first ``:`` after ``//`` and the **last** ``@`` before the path, so a
+    password with an unescaped ``/``, ``#``, ``?`` or ``@`` is hidden whole),
+    and the value of query arguments such as ``password=``, ``...-password=``
+    or ``token=`` (see :data:`SECRET_QUERY_NAMES`). Never raises.
     """
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:
-        return _PASSWORD.sub(r"\1***@", url)
-    user, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}"))
+    scheme, sep, rest = url.partition("//")
+    if sep and "@" in rest:
+        userinfo, _, tail = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        if colon:
+            rest = f"{user}:***@{tail}"
+    return _QUERY_ITEM.sub(_hide_secret, scheme + sep + rest)
+
+
+def _hide_secret(match: re.Match[str]) -> str:
+    lead, name, value = match.groups()
+    return f"{lead}{name}=***" if _is_secret(name) and value else match.group(0)

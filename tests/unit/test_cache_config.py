@@ -35,7 +35,8 @@ def test_connection_defaults_make_dead_nodes_fail_fast() -> None:
 
 def test_ring_options_are_read() -> None:
     config = parse_config("default", [URL], {"failover": "eject", "retry_after": 5, "vnodes": 64})
-    assert (config.failover, config.retry_after, config.vnodes) == ("eject", 5.0, 64)
+    options = config.options
+    assert (options.failover, options.retry_after, options.vnodes) == ("eject", 5.0, 64)
 
 
 @pytest.mark.parametrize("location", [None, 42, {"url": URL}, [], ""])
@@ -58,7 +59,7 @@ def test_password_is_redacted_in_errors_and_reprs() -> None:
     assert "s3cret" not in str(info.value)
     config = parse_config("default", [{"url": "rediss://:s3cret@a:1/0", "password": "s3cret"}], {})
     assert "s3cret" not in repr(config)
-    assert config.nodes[0].name == "rediss://:***@a:1/0"
+    assert config.nodes[0].name == "redis://a:1/0"  # named by host, port and db only
 
 
 def test_redact_leaves_urls_without_password_alone() -> None:

@@ -5,7 +5,7 @@ id        problem
 ========  ===========================================================
 E010      ``LOCATION`` malformed: wrong type, empty, unparsable URL
 E011      the same node listed twice
-E012      a weight that is not a positive number
+E012      a weight that is not a positive number, or too big (points bound)
 E013      an unknown option, in ``OPTIONS`` or in a node's dict
 E014      a bad option value (e.g. an unknown ``failover`` policy)
 W010      a node did not answer PING at startup (the cache still works)
@@ -18,12 +18,15 @@ with a hint. Passwords never appear in messages.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from accord.contrib.django.cache.config import CacheConfig, RingCacheConfigError, parse_config
+from accord.contrib.django.cache.config import CacheConfig, parse_config
+from accord.contrib.django.cache.errors import RingCacheConfigError
 
 __all__ = ["BACKENDS", "check_cache_settings", "check_ring_caches"]
 
@@ -44,7 +47,12 @@ def check_cache_settings(
         if entry.get("BACKEND") not in BACKENDS:
             continue
         try:
-            config = parse_config(alias, entry.get("LOCATION", ""), entry.get("OPTIONS"))
+            config = parse_config(
+                alias,
+                entry.get("LOCATION", ""),
+                entry.get("OPTIONS"),
+                key_prefix=str(entry.get("KEY_PREFIX", "")),
+            )
         except RingCacheConfigError as exc:
             messages.append(Error(exc.message, hint=exc.hint, id=exc.check_id))
             continue
@@ -64,22 +72,20 @@ def check_cache_settings(
 
 
 def _ping_nodes(config: CacheConfig) -> list[CheckMessage]:
-    import redis
+    from accord.contrib.django.cache.connect import SyncNodes
 
+    short = {"socket_connect_timeout": _PING_TIMEOUT, "socket_timeout": _PING_TIMEOUT}
+    nodes = [replace(node, options={**node.options, **short}) for node in config.nodes]
+    clients = SyncNodes(replace(config, nodes=tuple(nodes)))
     messages: list[CheckMessage] = []
-    for node in config.nodes:
-        options = {
-            **node.options,
-            "socket_connect_timeout": _PING_TIMEOUT,
-            "socket_timeout": _PING_TIMEOUT,
-        }
-        client = redis.Redis.from_url(node.url, **options)
+    for node in nodes:
         try:
-            client.ping()
-        except (redis.RedisError, OSError) as exc:
+            clients.client(node.name).ping()
+        except Exception as exc:  # any failure is a warning: the cache still works
+            what = {"sentinel": "Sentinel group", "cluster": "Redis Cluster"}.get(node.kind, "node")
             messages.append(
                 Warning(
-                    f"CACHES[{config.alias!r}]: node {node.name!r} did not answer PING "
+                    f"CACHES[{config.alias!r}]: {what} {node.name!r} did not answer PING "
                     f"({type(exc).__name__}).",
                     hint="Start it or fix its URL. Until it answers, its keys "
                     f"{'raise errors' if config.failover == 'raise' else 'miss or move'} "
@@ -88,7 +94,8 @@ def _ping_nodes(config: CacheConfig) -> list[CheckMessage]:
                 )
             )
         finally:
-            client.close()
+            with contextlib.suppress(Exception):
+                clients.client(node.name).close()
     return messages
 
 

@@ -21,7 +21,10 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 from django.utils.functional import cached_property
 
 from accord.contrib.django.cache.client import RingCacheClient
-from accord.contrib.django.cache.config import CacheConfig, RingCacheConfigError, parse_config
+from accord.contrib.django.cache.config import CacheConfig, parse_config
+from accord.contrib.django.cache.errors import RingCacheConfigError
+from accord.contrib.django.cache.keys import glob_escape
+from accord.contrib.django.cache.topology import Topology
 
 __all__ = ["RingCache", "find_alias"]
 
@@ -67,7 +70,10 @@ class RingCache(BaseCache):
         self._config_error: RingCacheConfigError | None = None
         try:
             self._config: CacheConfig = parse_config(
-                find_alias(server, params), server, params.get("OPTIONS")
+                find_alias(server, params),
+                server,
+                params.get("OPTIONS"),
+                key_prefix=self.key_prefix,
             )
         except RingCacheConfigError as exc:
             # Django's own cache checks build every backend before accord's
@@ -86,7 +92,13 @@ class RingCache(BaseCache):
             return self._class(self._config)
         # Django builds one backend per thread; they must share one failover
         # state, or a thread that never saw a node fail could read it stale.
-        key = (self._config.alias, repr(self._location), repr(self._options), self._class)
+        key = (
+            self._config.alias,
+            repr(self._location),
+            repr(self._options),
+            self.key_prefix,
+            self._class,
+        )
         with _shared_lock:
             client = _shared.get(key)
             if client is None:
@@ -158,7 +170,18 @@ class RingCache(BaseCache):
             self._cache.delete_many(list(self._keys(keys, version)))
 
     def clear(self) -> bool:  # type: ignore[override]  # bool, as Django's RedisCache
+        """Empty every node; with ``KEY_PREFIX``, delete only this cache's keys (by SCAN)."""
         return self._cache.clear()
+
+    def get_or_set(
+        self, key: Any, default: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> Any:
+        """Django's ``get_or_set``; with ``stampede_lock`` set, one caller computes a miss."""
+        guard = self._stampede
+        if guard is None:
+            return super().get_or_set(key, default, timeout=timeout, version=version)
+        compute = default if callable(default) else (lambda: default)
+        return guard.get_or_set(key, default, timeout, version, compute)
 
     def close(self, **kwargs: Any) -> None:
         self._cache.close()
@@ -220,16 +243,114 @@ class RingCache(BaseCache):
     async def aclear(self) -> bool:  # type: ignore[override]
         return await self._cache.aclear()
 
+    async def aget_or_set(
+        self, key: Any, default: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> Any:
+        guard = self._stampede
+        if guard is None:
+            return await super().aget_or_set(key, default, timeout=timeout, version=version)
+        compute = default if callable(default) else (lambda: default)
+        return await guard.aget_or_set(key, default, timeout, version, compute)
+
     async def aclose(self, **kwargs: Any) -> None:
         """Nothing to do per request; pools stay open (use ``_cache.aclose()`` to drop them)."""
 
     # ------------------------------------------------------------- extras
 
     def get_client(self, key: Any = None, *, write: bool = False, version: Any = None) -> Any:
-        """The ``redis.Redis`` client of the node serving *key* (the first node if None)."""
+        """The redis-py client of the node serving *key* (the first node's if None)."""
         full = None if key is None else self.make_and_validate_key(key, version=version)
         return self._cache.get_client(full, write=write)
 
     def node_stats(self) -> dict[str, dict[str, object]]:
         """Per node: state (up/failing/out), errors, missed reads, dropped writes, ejections."""
-        return {name: h.stats() for name, h in self._cache.router.health.items()}
+        return {name: dict(stats) for name, stats in self.topology().health().items()}
+
+    def topology(self) -> Topology:
+        """A read-only view of the nodes and the ring (see :mod:`.topology`)."""
+        return Topology(self._cache)
+
+    @cached_property
+    def _stampede(self) -> Any:
+        if self._cache.config.options.stampede_lock is None:
+            return None
+        from accord.contrib.django.cache.stampede import StampedeGuard
+
+        return StampedeGuard(self)
+
+    # ------------------------------------------------ what django-redis users call
+
+    def _pattern(self, search: str, version: Any) -> str:
+        prefix = glob_escape(self.key_prefix)
+        version_ = glob_escape(str(self.version if version is None else version))
+        return str(self.key_func(search, prefix, version_))
+
+    def _reverse(self, full: str) -> str:
+        reverse = self._cache.config.options.reverse_key_function
+        if reverse is not None:
+            if isinstance(reverse, str):
+                from django.utils.module_loading import import_string
+
+                reverse = import_string(reverse)
+            return str(reverse(full))
+        return full.split(":", 2)[2] if full.count(":") >= 2 else full
+
+    def iter_keys(self, search: str, itersize: int | None = None, version: Any = None) -> Any:
+        """Keys matching the glob *search* (prefix and version added), on every node at once.
+
+        Yields keys as given to ``set`` (the default key function reversed;
+        ``OPTIONS["reverse_key_function"]`` for a custom one).
+        """
+        for full in self._cache.iter_keys(self._pattern(search, version), itersize):
+            yield self._reverse(full)
+
+    def keys(self, search: str, version: Any = None) -> list[str]:
+        """All of :meth:`iter_keys` in a list."""
+        return list(self.iter_keys(search, version=version))
+
+    def delete_pattern(self, pattern: str, version: Any = None) -> int:
+        """Delete the keys matching the glob *pattern* on every node, concurrently."""
+        return self._cache.delete_pattern(self._pattern(pattern, version))
+
+    def ttl(self, key: Any, version: Any = None) -> int | None:
+        """Seconds *key* has left; None if it never expires; 0 if it does not exist."""
+        return self._cache.ttl(self.make_and_validate_key(key, version=version))
+
+    def expire(self, key: Any, timeout: Any, version: Any = None) -> bool:
+        """Give *key* a new timeout (seconds); False if it does not exist."""
+        full = self.make_and_validate_key(key, version=version)
+        backend_timeout = self.get_backend_timeout(timeout)
+        if backend_timeout is None:
+            return self._cache.persist(full)
+        return self._cache.expire(full, backend_timeout)
+
+    def persist(self, key: Any, version: Any = None) -> bool:
+        """Remove *key*'s timeout; False if it does not exist or had none."""
+        return self._cache.persist(self.make_and_validate_key(key, version=version))
+
+    async def aiter_keys(
+        self, search: str, itersize: int | None = None, version: Any = None
+    ) -> list[str]:
+        """Async :meth:`iter_keys` (a list)."""
+        keys = await self._cache.aiter_keys(self._pattern(search, version), itersize)
+        return [self._reverse(k) for k in keys]
+
+    async def adelete_pattern(self, pattern: str, version: Any = None) -> int:
+        """Async :meth:`delete_pattern`."""
+        return await self._cache.adelete_pattern(self._pattern(pattern, version))
+
+    async def attl(self, key: Any, version: Any = None) -> int | None:
+        """Async :meth:`ttl`."""
+        return await self._cache.attl(self.make_and_validate_key(key, version=version))
+
+    async def aexpire(self, key: Any, timeout: Any, version: Any = None) -> bool:
+        """Async :meth:`expire`."""
+        full = self.make_and_validate_key(key, version=version)
+        backend_timeout = self.get_backend_timeout(timeout)
+        if backend_timeout is None:
+            return await self._cache.apersist(full)
+        return await self._cache.aexpire(full, backend_timeout)
+
+    async def apersist(self, key: Any, version: Any = None) -> bool:
+        """Async :meth:`persist`."""
+        return await self._cache.apersist(self.make_and_validate_key(key, version=version))

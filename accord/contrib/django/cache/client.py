@@ -1,249 +1,101 @@
-"""The client behind RingCache: each key to its ring node, batches per node.
+"""The client behind RingCache: each operation is a planned call, run by one of two executors.
 
-:class:`RingCacheClient` takes full keys (prefix and version already
-applied) and backend timeouts (seconds, ``None`` for "forever", 0 for
-"expire now"), as Django's ``RedisCacheClient`` does. Its ``a*`` methods,
-in :mod:`accord.contrib.django.cache.aclient`, do the same on
-``redis.asyncio``.
+:class:`RingCacheClient` takes full keys (prefix and version applied) and
+backend timeouts (seconds, ``None`` for "forever", 0 for "expire now"), as
+Django's ``RedisCacheClient`` does. Every method builds its call once
+(:mod:`~accord.contrib.django.cache.calls`); the sync methods hand it to
+:class:`~.execute.SyncExecutor`, the ``a*`` methods to
+:class:`~.aexecute.AsyncExecutor`. Nothing else differs between them.
 
-Failure behaviour: a Redis error reply (e.g. ``INCR`` on a pickled value)
-always propagates as ``redis.ResponseError``; serializer errors propagate
-before anything is sent. A connection error or timeout propagates under
-``failover="raise"``; under ``"miss"`` and ``"eject"`` it never does: see
-:mod:`accord.contrib.django.cache.routing` for what happens instead.
+Failure behaviour: see :mod:`~accord.contrib.django.cache.calls` (what a call
+raises) and :mod:`~accord.contrib.django.cache.router` (what a failing node
+does under each policy). Building a client opens no connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from django.core.cache.backends.redis import RedisSerializer
-from django.utils.module_loading import import_string
-
-from accord.contrib.django.cache.aclient import AsyncClientMixin
+from accord.contrib.django.cache.aexecute import AsyncExecutor
+from accord.contrib.django.cache.calls import Calls
+from accord.contrib.django.cache.codec import Codec
 from accord.contrib.django.cache.config import CacheConfig
-from accord.contrib.django.cache.nodes import (
-    AsyncNodes,
-    Command,
-    SyncNode,
-    connection_errors,
-    scatter,
-)
-from accord.contrib.django.cache.routing import Repair, Router, split_misses
-from accord.core.optional import import_optional
+from accord.contrib.django.cache.connect import AsyncNodes, SyncNodes
+from accord.contrib.django.cache.execute import SyncExecutor
+from accord.contrib.django.cache.keys import is_internal
+from accord.contrib.django.cache.router import Router
 
 __all__ = ["RingCacheClient"]
 
-_DELETE_CHUNK = 1000
 
-
-def set_commands(items: Iterable[tuple[str, Any]], timeout: float | None) -> list[Command]:
-    """The commands that store *items* (serialized) with *timeout*."""
-    items = list(items)
-    if timeout == 0:
-        return [("DEL", *(key for key, _ in items))] if items else []
-    if timeout is None:
-        return [("MSET", *(part for item in items for part in item))] if items else []
-    return [("SET", key, value, "EX", int(timeout)) for key, value in items]
-
-
-class RingCacheClient(AsyncClientMixin):
-    """Talks to the ring's Redis nodes for one cache alias.
-
-    :param config: a configuration from :func:`~.config.parse_config`.
-    Connections are opened on first use, so building a client never fails
-    because a node is down.
-    """
+class RingCacheClient:
+    """Talks to the ring's Redis nodes (or the Redis Cluster) for one cache alias."""
 
     def __init__(self, config: CacheConfig) -> None:
+        options = config.options
         self.config = config
         self.source = f"cache:{config.alias}"
-        self._router = Router(config, self.source)
-        self._nodes = {node.name: SyncNode(node, config) for node in config.nodes}
-        self._anodes = AsyncNodes(config)
-        serializer = config.serializer
-        if isinstance(serializer, str):
-            serializer = import_string(serializer)
-        if callable(serializer):
-            serializer = serializer()
-        self._serializer = serializer or RedisSerializer()
-        self._errors = connection_errors()
-        self._no_script = import_optional(
-            "redis", extra="redis", purpose="RingCache (a Redis cache backend)"
-        ).exceptions.NoScriptError
-        self._raise = config.failover == "raise"
-
-    @property
-    def router(self) -> Router:
-        """The ring and the failover state (read-only use, e.g. for stats)."""
-        return self._router
+        self.router = Router(config, self.source)
+        self.codec = Codec(
+            options.serializer,
+            options.compressor,
+            min_length=options.compress_min_length,
+            level=options.compress_level,
+        )
+        self.calls = Calls(self.router, self.codec)
+        self.nodes = SyncNodes(config)
+        self.anodes = AsyncNodes(config)
+        self.sync = SyncExecutor(self.nodes, self.router)
+        self.aio = AsyncExecutor(self.anodes, self.router)
 
     def get_client(self, key: str | None = None, *, write: bool = False) -> Any:
-        """The ``redis.Redis`` of the node serving *key* (the first node if None).
+        """The redis-py client serving *key* (the first node's if None).
 
-        Under ``eject`` this may be a stand-in node. *write* is accepted for
-        the signature of Django's ``RedisCacheClient`` and does not matter.
+        A ``redis.Redis`` (for a Sentinel group, one that follows the master),
+        or the ``RedisCluster``. *write* is accepted for the signature of
+        Django's ``RedisCacheClient`` and does not matter.
         """
         if key is None:
-            return self._nodes[self.config.nodes[0].name].client
-        node = self._target(key)[0] or self._router.ring.get_node(key)
-        return self._nodes[node].client
+            return self.nodes.client(self.router.names[0])
+        route = self.router.route(key)
+        return self.nodes.client(route.node or route.home)
 
-    # ------------------------------------------------------------ routing
+    def _homes(self, key: str) -> tuple[str] | None:
+        return None if self.router.all_ok else (self.router.home(key),)
 
-    def _target(self, key: str) -> tuple[str | None, str]:
-        router = self._router
-        home = router.ring.get_node(key)
-        if router.health[home].ok:
-            return home, home
-        node, home = router.place(key)
-        if node != home and self._repair(home):
-            node = home
-        if node is not None and not router.health[node].ok and not self._repair(node):
-            return None, home
-        return node, home
+    def _many_homes(self, keys: Iterable[str]) -> Iterable[str] | None:
+        if self.router.all_ok:
+            return None
+        return {self.router.home(key) for key in keys}
 
-    def _repair(self, name: str) -> bool:
-        """Do the repair *name* needs; True if it may serve now."""
-        repair = self._router.repair_due(name)
-        if repair is None:
-            health = self._router.health[name]
-            return not health.out and not health.pending and not health.flush_needed
-        try:
-            self._run_repair(repair)
-        except self._errors as exc:
-            self._router.repair_failed(repair, exc)
-            return False
-        return True
-
-    def _run_repair(self, repair: Repair) -> None:
-        client = self._nodes[repair.node].client
-        if repair.flush:
-            client.flushdb(asynchronous=True)
-        keys = list(repair.delete)
-        for start in range(0, len(keys), _DELETE_CHUNK):
-            client.delete(*keys[start : start + _DELETE_CHUNK])
-        batches = {
-            self._nodes[node]: [("DEL", *keys)]
-            for node, keys in repair.fallback.items()
-            if keys and not self._router.health[node].out
-        }
-        leftovers = {}
-        for node, reply in scatter(batches).items():
-            if isinstance(reply, BaseException):
-                leftovers[node] = repair.fallback[node]
-        self._router.repaired(repair, leftovers)
-
-    def _failed(
-        self, node: str, exc: BaseException, written: Iterable[str] = (), reads: int = 0
-    ) -> None:
-        if self._raise:
-            raise exc
-        self._router.failed(node, exc, written=written, reads=reads)
-
-    def _write_timeout(self, node: str, home: str, keys: list[str], timeout: Any) -> Any:
-        """The timeout to write with on *node*: capped on a stand-in, 0 if untracked."""
-        if node == home:
-            return timeout
-        if not self._router.track_stand_in(home, node, keys):
-            return 0
-        return self._router.stand_in_timeout(timeout)
-
-    def _plan(self, keys: Iterable[str]) -> tuple[dict[str, list[str]], list[str]]:
-        if self._router.healthy():
-            return self._router.group(keys), []
-        slow: dict[str | None, list[str]] = {}
-        for key in keys:
-            slow.setdefault(self._target(key)[0], []).append(key)
-        return split_misses(slow)
-
-    # ---------------------------------------------------- single-key calls
-
-    def add(self, key: str, value: Any, timeout: float | None) -> bool:
-        """SET NX; True if the key was absent. A failed node: False (nothing stored)."""
-        value = self._serializer.dumps(value)
-        node, home = self._target(key)
-        if node is None:
-            self._router.skipped(home, written=1)
-            return False
-        timeout = self._write_timeout(node, home, [key], timeout)
-        client = self._nodes[node].client
-        try:
-            if timeout == 0:
-                added = bool(client.set(key, value, nx=True))
-                if added:
-                    client.delete(key)
-            else:
-                added = bool(client.set(key, value, ex=timeout, nx=True))
-        except self._errors as exc:
-            self._failed(node, exc, written=[key])
-            return False
-        if not self._router.health[node].ok:
-            self._router.succeeded(node)
-        return added
+    # ------------------------------------------------------------ sync
 
     def get(self, key: str, default: Any) -> Any:
         """GET; *default* on a miss, including a failed node."""
-        node, home = self._target(key)
-        if node is None:
-            self._router.skipped(home, reads=1)
-            return default
-        try:
-            value = self._nodes[node].client.get(key)
-        except self._errors as exc:
-            self._failed(node, exc, reads=1)
-            return default
-        if not self._router.health[node].ok:
-            self._router.succeeded(node)
-        return default if value is None else self._serializer.loads(value)
+        return self.sync.run(self._homes(key), lambda: self.calls.get(key, default))
 
     def set(self, key: str, value: Any, timeout: float | None) -> None:
         """SET (DEL when *timeout* is 0). A failed node drops the write."""
-        value = self._serializer.dumps(value)
-        node, home = self._target(key)
-        if node is None:
-            self._router.skipped(home, written=1)
-            return
-        timeout = self._write_timeout(node, home, [key], timeout)
-        client = self._nodes[node].client
-        try:
-            if timeout == 0:
-                client.delete(key)
-            else:
-                client.set(key, value, ex=timeout)
-        except self._errors as exc:
-            self._failed(node, exc, written=[key])
-            return
-        if not self._router.health[node].ok:
-            self._router.succeeded(node)
+        self.sync.run(self._homes(key), lambda: self.calls.set(key, value, timeout))
 
-    def _simple(self, key: str, command: Command, *, write: bool, missing: Any) -> Any:
-        node, home = self._target(key)
-        if node is None:
-            self._router.skipped(home, written=int(write), reads=int(not write))
-            return missing
-        try:
-            reply = self._nodes[node].client.execute_command(*command)
-        except self._errors as exc:
-            self._failed(node, exc, written=[key] if write else (), reads=int(not write))
-            return missing
-        if not self._router.health[node].ok:
-            self._router.succeeded(node)
-        return reply
+    def add(self, key: str, value: Any, timeout: float | None) -> bool:
+        """SET NX; True if the key was absent. A failed node: False (nothing stored)."""
+        return bool(self.sync.run(self._homes(key), lambda: self.calls.add(key, value, timeout)))
 
     def touch(self, key: str, timeout: float | None) -> bool:
         """PERSIST or EXPIRE; True if the key exists. A failed node: False."""
-        command = ("PERSIST", key) if timeout is None else ("EXPIRE", key, int(timeout))
-        return bool(self._simple(key, command, write=True, missing=False))
+        return bool(self.sync.run(self._homes(key), lambda: self.calls.touch(key, timeout)))
 
     def delete(self, key: str) -> bool:
-        """DEL; True if a key was deleted. A failed node: False (deleted on its return)."""
-        return bool(self._simple(key, ("DEL", key), write=True, missing=False))
+        """DEL; True if a key was deleted. A failed node: False (deleted before it serves)."""
+        call = lambda: self.calls.simple(key, "DEL", write=True)  # noqa: E731
+        return bool(self.sync.run(self._homes(key), call))
 
     def has_key(self, key: str) -> bool:
         """EXISTS. A failed node: False."""
-        return bool(self._simple(key, ("EXISTS", key), write=False, missing=False))
+        call = lambda: self.calls.simple(key, "EXISTS", write=False)  # noqa: E731
+        return bool(self.sync.run(self._homes(key), call))
 
     def incr(self, key: str, delta: int) -> int:
         """Atomically add *delta* to an existing integer.
@@ -252,98 +104,154 @@ class RingCacheClient(AsyncClientMixin):
             ``miss``/``eject``).
         :raises redis.ResponseError: the value is not an integer.
         """
-        node, home = self._target(key)
-        reply = None
-        if node is None:
-            self._router.skipped(home, written=1)
-        else:
-            try:
-                reply = self._nodes[node].incr(keys=[key], args=[delta])
-            except self._errors as exc:
-                self._failed(node, exc, written=[key])
-            else:
-                self._router.succeeded(node)
-        if reply is None:
-            raise ValueError(f"Key '{key}' not found.")
-        return int(reply)
+        return int(self.sync.run(self._homes(key), lambda: self.calls.incr(key, delta)))
 
-    # ------------------------------------------------------ multi-key calls
+    def ttl(self, key: str) -> int | None:
+        """Seconds left; ``None`` if the key never expires; 0 if it does not exist (or failed)."""
+        call = lambda: self.calls.simple(key, "TTL", write=False, missing=-2)  # noqa: E731
+        return _ttl(self.sync.run(self._homes(key), call))
 
-    def _gather(
-        self, batches: Mapping[str, list[Command]], written: Mapping[str, list[str]]
-    ) -> tuple[dict[str, list[Any]], list[str]]:
-        """Run *batches* on their nodes at once; return replies and the failed nodes."""
-        results = scatter({self._nodes[name]: cmds for name, cmds in batches.items() if cmds})
-        replies: dict[str, list[Any]] = {}
-        failed: list[str] = []
-        for name, reply in results.items():
-            if isinstance(reply, BaseException):
-                failed.append(name)
-                self._failed(name, reply, written=written.get(name, ()))
-                continue
-            for item in reply:
-                if isinstance(item, Exception):
-                    raise item
-            replies[name] = reply
-            self._router.succeeded(name)
-        return replies, failed
+    def expire(self, key: str, timeout: int) -> bool:
+        """EXPIRE; True if the key exists."""
+        call = lambda: self.calls.simple(key, "EXPIRE", int(timeout), write=True)  # noqa: E731
+        return bool(self.sync.run(self._homes(key), call))
+
+    def persist(self, key: str) -> bool:
+        """PERSIST; True if the key exists and had a timeout."""
+        call = lambda: self.calls.simple(key, "PERSIST", write=True)  # noqa: E731
+        return bool(self.sync.run(self._homes(key), call))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """One MGET per node, all nodes at once. Keys of a failed node are missing."""
-        groups, misses = self._plan(keys)
-        for key in misses:
-            self._router.skipped(self._router.ring.get_node(key), reads=1)
-        replies, _ = self._gather({n: [("MGET", *ks)] for n, ks in groups.items()}, {})
-        loads = self._serializer.loads
-        found = {}
-        for name, (values,) in replies.items():
-            for key, value in zip(groups[name], values, strict=True):
-                if value is not None:
-                    found[key] = loads(value)
-        return found
+        keys = list(keys)
+        return dict(self.sync.run(self._many_homes(keys), lambda: self.calls.get_many(keys)))
 
     def set_many(self, data: Mapping[str, Any], timeout: float | None) -> list[str]:
         """One pipeline per node, all nodes at once; return the keys not stored."""
-        dumps = self._serializer.dumps
-        values = {key: dumps(value) for key, value in data.items()}
-        groups, not_stored = self._plan(values)
-        for key in not_stored:
-            self._router.skipped(self._router.ring.get_node(key), written=1)
-        batches = {}
-        for node, keys in groups.items():
-            commands: list[Command] = []
-            by_timeout: dict[Any, list[str]] = {}
-            for key in keys:
-                home = self._router.ring.get_node(key)
-                by_timeout.setdefault(self._write_timeout(node, home, [key], timeout), []).append(
-                    key
-                )
-            for key_timeout, members in by_timeout.items():
-                commands += set_commands(((k, values[k]) for k in members), key_timeout)
-            batches[node] = commands
-        _, failed = self._gather(batches, groups)
-        return not_stored + [key for node in failed for key in groups[node]]
+        call = lambda: self.calls.set_many(data, timeout)  # noqa: E731
+        return list(self.sync.run(self._many_homes(data), call))
 
     def delete_many(self, keys: Iterable[str]) -> int:
         """One DEL per node, all nodes at once; return how many keys were deleted."""
-        groups, misses = self._plan(keys)
-        for key in misses:
-            self._router.skipped(self._router.ring.get_node(key), written=1)
-        replies, _ = self._gather({n: [("DEL", *ks)] for n, ks in groups.items()}, groups)
-        return sum(int(reply[0]) for reply in replies.values())
+        keys = list(keys)
+        return int(self.sync.run(self._many_homes(keys), lambda: self.calls.delete_many(keys)))
+
+    def iter_keys(self, match: str, count: int | None = None) -> Iterator[str]:
+        """Keys matching the glob *match* on every node (scanned together), as strings."""
+        for batch in self.sync.scan(match, count):
+            for key in batch:
+                if not is_internal(key):
+                    yield key.decode() if isinstance(key, bytes) else key
+
+    def delete_pattern(self, match: str) -> int:
+        """Delete the keys matching *match* on every node, concurrently; return how many."""
+        return sum(self.sync.scan_delete(match))
 
     def clear(self) -> bool:
-        """FLUSHDB on every node at once. A failed node is flushed before its next use."""
-        batches = {}
-        for name, health in self._router.health.items():
-            if health.out:
-                self._router.mark_flush_needed(name)
-            else:
-                batches[name] = [("FLUSHDB", "ASYNC")]
-        _, failed = self._gather(batches, {})
-        for name in failed:
-            self._router.mark_flush_needed(name)
+        """Empty every node at once (only KEY_PREFIX's keys if set). A failed node: later."""
+        failed = False
+        for name, reply in self.sync.wipe(dict.fromkeys(self.router.names)).items():
+            if isinstance(reply, BaseException):
+                failed = True
+                if self.config.failover == "raise":
+                    raise reply
+                self.router.mark_wipe_needed(name)
         return not failed
 
     def close(self) -> None:
         """Keep the pools open across requests, as Django's RedisCache does. Never raises."""
+
+    # ------------------------------------------------------------ async
+
+    async def aget(self, key: str, default: Any) -> Any:
+        """Async :meth:`get`."""
+        return await self.aio.run(self._homes(key), lambda: self.calls.get(key, default))
+
+    async def aset(self, key: str, value: Any, timeout: float | None) -> None:
+        """Async :meth:`set`."""
+        await self.aio.run(self._homes(key), lambda: self.calls.set(key, value, timeout))
+
+    async def aadd(self, key: str, value: Any, timeout: float | None) -> bool:
+        """Async :meth:`add`."""
+        call = lambda: self.calls.add(key, value, timeout)  # noqa: E731
+        return bool(await self.aio.run(self._homes(key), call))
+
+    async def atouch(self, key: str, timeout: float | None) -> bool:
+        """Async :meth:`touch`."""
+        return bool(await self.aio.run(self._homes(key), lambda: self.calls.touch(key, timeout)))
+
+    async def adelete(self, key: str) -> bool:
+        """Async :meth:`delete`."""
+        call = lambda: self.calls.simple(key, "DEL", write=True)  # noqa: E731
+        return bool(await self.aio.run(self._homes(key), call))
+
+    async def ahas_key(self, key: str) -> bool:
+        """Async :meth:`has_key`."""
+        call = lambda: self.calls.simple(key, "EXISTS", write=False)  # noqa: E731
+        return bool(await self.aio.run(self._homes(key), call))
+
+    async def aincr(self, key: str, delta: int) -> int:
+        """Async :meth:`incr`; raises ``ValueError`` when the key is missing."""
+        return int(await self.aio.run(self._homes(key), lambda: self.calls.incr(key, delta)))
+
+    async def attl(self, key: str) -> int | None:
+        """Async :meth:`ttl`."""
+        call = lambda: self.calls.simple(key, "TTL", write=False, missing=-2)  # noqa: E731
+        return _ttl(await self.aio.run(self._homes(key), call))
+
+    async def aexpire(self, key: str, timeout: int) -> bool:
+        """Async :meth:`expire`."""
+        call = lambda: self.calls.simple(key, "EXPIRE", int(timeout), write=True)  # noqa: E731
+        return bool(await self.aio.run(self._homes(key), call))
+
+    async def apersist(self, key: str) -> bool:
+        """Async :meth:`persist`."""
+        call = lambda: self.calls.simple(key, "PERSIST", write=True)  # noqa: E731
+        return bool(await self.aio.run(self._homes(key), call))
+
+    async def aget_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Async :meth:`get_many`."""
+        keys = list(keys)
+        return dict(await self.aio.run(self._many_homes(keys), lambda: self.calls.get_many(keys)))
+
+    async def aset_many(self, data: Mapping[str, Any], timeout: float | None) -> list[str]:
+        """Async :meth:`set_many`."""
+        call = lambda: self.calls.set_many(data, timeout)  # noqa: E731
+        return list(await self.aio.run(self._many_homes(data), call))
+
+    async def adelete_many(self, keys: Iterable[str]) -> int:
+        """Async :meth:`delete_many`."""
+        keys = list(keys)
+        call = lambda: self.calls.delete_many(keys)  # noqa: E731
+        return int(await self.aio.run(self._many_homes(keys), call))
+
+    async def aiter_keys(self, match: str, count: int | None = None) -> list[str]:
+        """Async :meth:`iter_keys` (returns a list)."""
+        keys = await self.aio.scan(match, count)
+        return [k.decode() if isinstance(k, bytes) else k for k in keys if not is_internal(k)]
+
+    async def adelete_pattern(self, match: str) -> int:
+        """Async :meth:`delete_pattern`."""
+        return sum([count async for count in self.aio.scan_delete(match)])
+
+    async def aclear(self) -> bool:
+        """Async :meth:`clear`."""
+        failed = False
+        for name, reply in (await self.aio.wipe(dict.fromkeys(self.router.names))).items():
+            if isinstance(reply, BaseException):
+                failed = True
+                if self.config.failover == "raise":
+                    raise reply
+                self.router.mark_wipe_needed(name)
+        return not failed
+
+    async def aclose(self) -> None:
+        """Disconnect the current event loop's connections (they reopen on next use)."""
+        await self.aio.aclose()
+
+
+def _ttl(reply: Any) -> int | None:
+    seconds = int(reply)
+    if seconds == -1:
+        return None
+    return max(seconds, 0)

@@ -1,25 +1,29 @@
 """``manage.py accord_ring [alias] [--add NODE [--weight W] | --remove NODE]``.
 
-Shows each node of a RingCache: weight, predicted share of keys, live key
-count, memory, health. With ``--add``/``--remove`` it also prints the share
-of keys that change would move (a dry run: nothing is changed).
+Shows each node of a RingCache: kind, weight, predicted share of keys, live
+key count, memory, health. With ``--add``/``--remove`` it also prints the
+share of keys that change would move: a dry run, computed on a new ring, so
+nothing is changed and no ``accord_ring_changed`` hook fires. A Redis
+Cluster shows its masters and their share of slots instead.
 
-Failure behaviour: an alias that is not a RingCache, or a node name not in
-the ring, is a ``CommandError`` naming the choices; an unreachable node is
-shown as ``down`` with the error type, never a traceback.
+Failure behaviour: an alias that is not a RingCache, a node name not in the
+ring, or ``--add`` on a cluster is a ``CommandError`` naming the choices; an
+unreachable node is shown as ``down`` with the error type, never a
+traceback. No password is ever printed.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.cache import caches
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accord.contrib.django.cache import RingCache
-from accord.contrib.django.cache.config import redact
-from accord.core.ring import HashRing
+from accord.contrib.django.cache.topology import Topology
+from accord.core.urls import redact
 
 _SAMPLE = 20_000
 
@@ -41,44 +45,85 @@ class Command(BaseCommand):
         try:
             cache = caches[alias]
         except Exception as exc:
-            raise CommandError(f"no cache {alias!r}: {exc}") from exc
+            raise CommandError(f"no cache {alias!r}: {redact(str(exc))}") from exc
         if not isinstance(cache, RingCache):
             raise CommandError(
                 f"CACHES[{alias!r}] is a {type(cache).__name__}, not a RingCache; "
                 "accord_ring only describes RingCache aliases."
             )
-        ring = cache._cache.router.ring
-        self._show_nodes(cache, ring)
+        topology = cache.topology()
+        if topology.cluster:
+            self._show_cluster(topology)
+            if options["add"] or options["remove"]:
+                raise CommandError(
+                    "a Redis Cluster places keys by slot, not by a ring: reshard it with "
+                    "'redis-cli --cluster reshard' instead of --add/--remove."
+                )
+            return
+        self._show_nodes(topology)
         if options["add"] or options["remove"]:
-            self._show_move(ring, options["add"], options["remove"], options["weight"])
+            self._show_move(topology, options["add"], options["remove"], options["weight"])
 
-    def _show_nodes(self, cache: RingCache, ring: HashRing) -> None:
-        shares = ring.distribution()
-        stats = cache.node_stats()
-        rows = [("node", "weight", "share", "keys", "memory", "health")]
-        for name, weight in ring.nodes.items():
-            client = cache._cache._nodes[name].client
-            try:
-                keys, memory = str(client.dbsize()), client.info("memory")["used_memory_human"]
-                health = str(stats[name]["state"])
-            except Exception as exc:  # any failure is shown, not raised
-                keys, memory, health = "-", "-", f"down ({type(exc).__name__})"
-            rows.append((name, f"{weight:g}", f"{shares[name]:.1%}", keys, memory, health))
+    def _table(self, rows: Sequence[tuple[str, ...]]) -> None:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             self.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
-    def _show_move(
-        self, ring: HashRing, add: str | None, remove: str | None, weight: float
-    ) -> None:
-        changed = ring.copy()
+    def _show_nodes(self, topology: Topology) -> None:
+        assert topology.ring is not None
+        shares = topology.ring.distribution()
+        health = topology.health()
+        rows = [("node", "weight", "share", "keys", "memory", "health")]
+        for node in topology.nodes:
+            try:
+                client = topology.client(node.name)
+                keys, memory = str(client.dbsize()), client.info("memory")["used_memory_human"]
+                state = str(health[node.name]["state"])
+            except Exception as exc:  # any failure is shown, not raised
+                keys, memory, state = "-", "-", f"down ({type(exc).__name__})"
+            rows.append(
+                (node.name, f"{node.weight:g}", f"{shares[node.name]:.1%}", keys, memory, state)
+            )
+        self._table(rows)
+
+    def _show_cluster(self, topology: Topology) -> None:
+        (node,) = topology.nodes
+        rows = [("master", "slots", "keys", "memory", "health")]
         try:
-            if add:
-                changed.add_node(redact(add), weight)
-            elif remove:
-                changed.remove_node(remove)
+            cluster = topology.client(node.name)
+            slots = cluster.cluster_slots()
+            owned: dict[str, int] = {}
+            for (start, end), info in slots.items():
+                primary = f"{info['primary'][0]}:{info['primary'][1]}"
+                owned[primary] = owned.get(primary, 0) + end - start + 1
+            for primary in cluster.get_primaries():
+                redis_client = cluster.get_redis_connection(primary)
+                rows.append(
+                    (
+                        primary.name,
+                        str(owned.get(primary.name, 0)),
+                        str(redis_client.dbsize()),
+                        redis_client.info("memory")["used_memory_human"],
+                        str(topology.health()[node.name]["state"]),
+                    )
+                )
+        except Exception as exc:  # any failure is shown, not raised
+            rows.append((node.name, "-", "-", "-", f"down ({type(exc).__name__})"))
+        self._table(rows)
+
+    def _show_move(
+        self, topology: Topology, add: str | None, remove: str | None, weight: float
+    ) -> None:
+        assert topology.ring is not None
+        try:
+            changed = (
+                topology.with_node(redact(add), weight)
+                if add
+                else topology.without_node(str(remove))
+            )
         except (ValueError, TypeError) as exc:
             raise CommandError(str(exc)) from exc
+        ring = topology.ring
         rng = random.Random(0)
         sample = [f"sample:{rng.getrandbits(64):x}" for _ in range(_SAMPLE)]
         moved = sum(ring.get_node(k) != changed.get_node(k) for k in sample) / _SAMPLE

@@ -1,0 +1,147 @@
+"""The async executor: the same repairs and calls as :mod:`.execute`, on ``redis.asyncio``.
+
+Each node's batch is one ``redis.asyncio`` pipeline; all nodes are awaited
+together (``asyncio.gather``), so a multi-node call costs one round trip.
+Failure behaviour is the sync executor's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from accord.contrib.django.cache.connect import AsyncNodes, connection_errors
+from accord.contrib.django.cache.execute import SCAN_COUNT
+from accord.contrib.django.cache.keys import glob_escape
+from accord.contrib.django.cache.plan import Call, Command, Repair
+from accord.contrib.django.cache.router import Router
+
+__all__ = ["AsyncExecutor"]
+
+
+class AsyncExecutor:
+    """Runs calls for async code: repairs first, then one round trip for the call."""
+
+    def __init__(self, nodes: AsyncNodes, router: Router) -> None:
+        self.nodes = nodes
+        self.router = router
+        self.cluster = router.config.cluster
+        self._errors = connection_errors()
+
+    async def run(self, homes: Iterable[str] | None, make: Callable[[], Call]) -> Any:
+        """Repair *homes* if due, then build the call and carry it out."""
+        if not self.router.all_ok:
+            for repair in self.router.claim_repairs(homes):
+                await self.repair(repair)
+        call = make()
+        return call.finish(await self.send(call.batches) if call.batches else {})
+
+    async def repair(self, repair: Repair) -> None:
+        """Run *repair*'s steps in order, stopping when its node fails; report the results."""
+        results: list[dict[str, Any]] = []
+        try:
+            for step in repair.steps:
+                if step.kind == "wipe":
+                    result = await self.wipe(step.batches)
+                else:
+                    result = await self.send(step.batches)
+                results.append(result)
+                if isinstance(result.get(repair.node), BaseException):
+                    break
+        finally:
+            self.router.repair_done(repair, results)
+
+    async def send(self, batches: Mapping[str, Sequence[Command]]) -> dict[str, Any]:
+        """Replies (or the connection error) per node; every node at once."""
+        names = list(batches)
+        results = await asyncio.gather(*(self._pipeline(n, batches[n]) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    async def _pipeline(self, name: str, commands: Sequence[Command]) -> Any:
+        try:
+            pipe = self.nodes.client(name).pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        except self._errors as exc:
+            self.nodes.forget_connections(name)
+            return exc
+        return replies
+
+    def _targets(self) -> dict[str, Any]:
+        if not self.cluster:
+            return {name: self.nodes.client(name) for name in self.router.names}
+        cluster = self.nodes.client(self.router.names[0])
+        return {node.name: node for node in cluster.get_primaries()}
+
+    async def _on(self, target: Any, *command: Any) -> Any:
+        if self.cluster:
+            cluster = self.nodes.client(self.router.names[0])
+            return await cluster.execute_command(*command, target_nodes=target)
+        return await target.execute_command(*command)
+
+    async def wipe(self, batches: Mapping[str, Any]) -> dict[str, Any]:
+        """Empty each node: FLUSHDB, or only the KEY_PREFIX's keys if one is set."""
+        prefix = self.router.config.key_prefix
+        result: dict[str, Any] = {}
+        for name in batches:
+            try:
+                if prefix:
+                    async for _ in self.scan_delete(f"{glob_escape(prefix)}:*", only=name):
+                        pass
+                elif self.cluster:
+                    cluster = self.nodes.client(name)
+                    await cluster.flushdb(asynchronous=True, target_nodes="primaries")
+                else:
+                    await self.nodes.client(name).flushdb(asynchronous=True)
+                result[name] = True
+            except self._errors as exc:
+                result[name] = exc
+        return result
+
+    async def _scan_one(self, target: Any, match: str, count: int) -> AsyncIterator[list[bytes]]:
+        cursor: Any = 0
+        while True:
+            cursor, keys = await self._on(target, "SCAN", cursor, "MATCH", match, "COUNT", count)
+            if keys:
+                yield keys
+            if int(cursor) == 0:
+                return
+
+    async def scan(self, match: str, count: int | None = None) -> list[bytes]:
+        """Every key matching *match* on every server, the servers scanned together."""
+
+        async def collect(target: Any) -> list[bytes]:
+            found: list[bytes] = []
+            async for keys in self._scan_one(target, match, count or SCAN_COUNT):
+                found += keys
+            return found
+
+        lists = await asyncio.gather(*(collect(t) for t in self._targets().values()))
+        return [key for keys in lists for key in keys]
+
+    async def scan_delete(self, match: str, *, only: str | None = None) -> AsyncIterator[int]:
+        """Delete every key matching *match* (on *only*, or on every server); yield counts."""
+        targets = self._targets()
+        if only is not None and not self.cluster:
+            targets = {only: targets[only]}
+
+        async def clean(target: Any) -> int:
+            deleted = 0
+            async for keys in self._scan_one(target, match, SCAN_COUNT):
+                if self.cluster:  # one UNLINK per key: a cluster refuses them across slots
+                    pipe = self.nodes.client(self.router.names[0]).pipeline()
+                    for key in keys:
+                        pipe.unlink(key)
+                    deleted += sum(await pipe.execute())
+                else:
+                    deleted += int(await target.unlink(*keys))
+            return deleted
+
+        for count in await asyncio.gather(*(clean(t) for t in targets.values())):
+            yield count
+
+    async def aclose(self) -> None:
+        """Disconnect the current event loop's connections. Never raises."""
+        await self.nodes.aclose()

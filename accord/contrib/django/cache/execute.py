@@ -1,0 +1,226 @@
+"""The sync executor: carries out the router's repairs and a call's batches, nothing else.
+
+:func:`scatter` is how a multi-node call costs one round trip without
+threads: it writes every node's commands to its connection first, then reads
+the replies, so all nodes work at the same time. A Redis Cluster's batch goes
+through redis-py's cluster pipeline, which groups commands by master, sends
+them the same way and follows ``MOVED``/``ASK`` redirections.
+
+Failure behaviour: a connection error on one node never stops the others; it
+is returned in that node's slot (the call's ``finish`` judges it, raising
+under ``failover="raise"``). A connection that failed, or was left with
+unread replies, is disconnected before it goes back to its pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from accord.contrib.django.cache.connect import SyncNodes, connection_errors, redis_module
+from accord.contrib.django.cache.keys import glob_escape
+from accord.contrib.django.cache.plan import Call, Command, Repair
+from accord.contrib.django.cache.router import Router
+
+__all__ = ["SyncExecutor", "scatter"]
+
+SCAN_COUNT = 1000
+
+
+def scatter(
+    pools: Mapping[str, Any], batches: Mapping[str, Sequence[Command]]
+) -> dict[str, list[Any] | BaseException]:
+    """Send each pool its commands, all at once; return the replies (or the error) per name."""
+    errors = connection_errors()
+    response_error = redis_module().exceptions.ResponseError
+    results: dict[str, list[Any] | BaseException] = {}
+    sent: list[tuple[str, Any, Any, int]] = []
+    unfinished: dict[int, tuple[Any, Any]] = {}
+    try:
+        for name, commands in batches.items():
+            pool = pools[name]
+            try:
+                conn = pool.get_connection()
+            except errors as exc:
+                results[name] = exc
+                continue
+            unfinished[id(conn)] = (pool, conn)
+            try:
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            except errors as exc:
+                results[name] = exc
+                continue
+            sent.append((name, pool, conn, len(commands)))
+        for name, pool, conn, count in sent:
+            replies: list[Any] = []
+            try:
+                for _ in range(count):
+                    try:
+                        replies.append(conn.read_response())
+                    except response_error as exc:
+                        replies.append(exc)
+            except errors as exc:
+                results[name] = exc
+                continue
+            results[name] = replies
+            del unfinished[id(conn)]
+            pool.release(conn)
+    finally:
+        for pool, conn in unfinished.values():
+            conn.disconnect()
+            pool.release(conn)
+    return results
+
+
+class SyncExecutor:
+    """Runs calls for sync code: repairs first, then one round trip for the call."""
+
+    def __init__(self, nodes: SyncNodes, router: Router) -> None:
+        self.nodes = nodes
+        self.router = router
+        self.cluster = router.config.cluster
+        self._pools: dict[str, Any] = {}
+        self._errors = connection_errors()
+
+    def run(self, homes: Iterable[str] | None, make: Callable[[], Call]) -> Any:
+        """Repair *homes* if due, then build the call and carry it out."""
+        if not self.router.all_ok:
+            for repair in self.router.claim_repairs(homes):
+                self.repair(repair)
+        call = make()
+        return call.finish(self.send(call.batches) if call.batches else {})
+
+    def repair(self, repair: Repair) -> None:
+        """Run *repair*'s steps in order, stopping when its node fails; report the results."""
+        results: list[dict[str, Any]] = []
+        try:
+            for step in repair.steps:
+                result = self.wipe(step.batches) if step.kind == "wipe" else self.send(step.batches)
+                results.append(result)
+                if isinstance(result.get(repair.node), BaseException):
+                    break
+        finally:
+            self.router.repair_done(repair, results)
+
+    def pool(self, name: str) -> Any:
+        pool = self._pools.get(name)
+        if pool is None:
+            pool = self._pools[name] = self.nodes.client(name).connection_pool
+        return pool
+
+    def send(self, batches: Mapping[str, Sequence[Command]]) -> dict[str, Any]:
+        """Replies (or the connection error) per node; every node at once."""
+        if self.cluster:
+            return {name: self._pipeline(name, cmds) for name, cmds in batches.items()}
+        try:
+            pools = {name: self.pool(name) for name in batches}
+        except self._errors as exc:  # a Sentinel group whose Sentinels are all down
+            return dict.fromkeys(batches, exc)
+        results = scatter(pools, batches)
+        for name, reply in results.items():
+            if isinstance(reply, BaseException):
+                self.nodes.forget_connections(name)
+        return results
+
+    def _pipeline(self, name: str, commands: Sequence[Command]) -> list[Any] | BaseException:
+        try:
+            pipe = self.nodes.client(name).pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            replies: list[Any] = pipe.execute(raise_on_error=False)
+        except self._errors as exc:
+            return exc
+        return replies
+
+    # ------------------------------------------------------- whole-node work
+
+    def targets(self) -> dict[str, Any]:
+        """Every server holding keys (each cluster master), by name, with its pool."""
+        if not self.cluster:
+            return {name: self.pool(name) for name in self.router.names}
+        cluster = self.nodes.client(self.router.names[0])
+        return {
+            node.name: cluster.get_redis_connection(node).connection_pool
+            for node in cluster.get_primaries()
+        }
+
+    def wipe(self, batches: Mapping[str, Any]) -> dict[str, Any]:
+        """Empty each node of *batches*: FLUSHDB, or only the KEY_PREFIX's keys if one is set."""
+        prefix = self.router.config.key_prefix
+        result: dict[str, Any] = {}
+        for name in batches:
+            try:
+                if prefix:
+                    for _ in self.scan_delete(f"{glob_escape(prefix)}:*", only=name):
+                        pass
+                elif self.cluster:
+                    self.nodes.client(name).flushdb(asynchronous=True, target_nodes="primaries")
+                else:
+                    reply = scatter({name: self.pool(name)}, {name: [("FLUSHDB", "ASYNC")]})[name]
+                    if isinstance(reply, BaseException):
+                        raise reply
+                result[name] = True
+            except self._errors as exc:
+                result[name] = exc
+        return result
+
+    def scan(self, match: str, count: int | None = None) -> Iterator[list[bytes]]:
+        """Batches of keys matching *match* on every server, the servers scanned together.
+
+        :raises: a connection error of any server (the caller decides).
+        """
+        pools = self.targets()
+        cursors: dict[str, Any] = dict.fromkeys(pools, b"0")
+        size = count or SCAN_COUNT
+        while cursors:
+            batches = {n: [("SCAN", c, "MATCH", match, "COUNT", size)] for n, c in cursors.items()}
+            results = scatter(pools, batches)
+            for name, reply in results.items():
+                if isinstance(reply, BaseException):
+                    raise reply
+                cursor, keys = reply[0]
+                if keys:
+                    yield keys
+                if int(cursor) == 0:
+                    del cursors[name]
+                else:
+                    cursors[name] = cursor
+
+    def scan_delete(self, match: str, *, only: str | None = None) -> Iterator[int]:
+        """Delete every key matching *match* (on *only*, or on every server); yield counts.
+
+        Each round trip deletes what the previous one found and scans on, on
+        every server at once.
+        """
+        pools = self.targets() if only is None or self.cluster else {only: self.pool(only)}
+        cursors: dict[str, Any] = dict.fromkeys(pools, b"0")
+        found: dict[str, list[bytes]] = {}
+        while cursors or found:
+            batches: dict[str, list[Command]] = {}
+            for name in pools:
+                commands: list[Command] = []
+                keys = found.get(name)
+                if keys:  # a cluster refuses multi-key commands across slots
+                    commands += (
+                        [("UNLINK", k) for k in keys] if self.cluster else [("UNLINK", *keys)]
+                    )
+                if name in cursors:
+                    commands.append(("SCAN", cursors[name], "MATCH", match, "COUNT", SCAN_COUNT))
+                if commands:
+                    batches[name] = commands
+            results = scatter(pools, batches)
+            found = {}
+            for name, reply in results.items():
+                if isinstance(reply, BaseException):
+                    raise reply
+                index = sum(1 for command in batches[name] if command[0] == "UNLINK")
+                if index:
+                    yield sum(int(r) for r in reply[:index])
+                if index < len(batches[name]):
+                    cursor, keys = reply[index]
+                    if keys:
+                        found[name] = keys
+                    if int(cursor) == 0:
+                        del cursors[name]
+                    else:
+                        cursors[name] = cursor
