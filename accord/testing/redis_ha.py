@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -40,13 +41,29 @@ from types import TracebackType
 from typing import TypeVar
 
 from accord.core.errors import ServiceUnavailable
-from accord.testing.process import LOOPBACK, free_port
+from accord.testing.process import LOOPBACK
 from accord.testing.servers import RedisServer
 
-__all__ = ["RedisClusterGroup", "SentinelGroup", "SentinelServer", "parse_info"]
+__all__ = ["RedisClusterGroup", "SentinelGroup", "SentinelServer", "free_ports", "parse_info"]
 
 _T = TypeVar("_T")
+# Replicas sync at once (the default waits 5 s for more replicas to share one transfer).
+_SYNC_NOW = ["--repl-diskless-sync-delay", "0"]
 _G = TypeVar("_G", bound="_Group")
+
+
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """*count* distinct ports free right now (bound together, so no two are the same)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def parse_info(reply: bytes) -> dict[str, str]:
@@ -199,9 +216,9 @@ class SentinelGroup(_Group):
         super().__init__(workdir)
         self.service = service
         self.startup_timeout = startup_timeout
-        first = RedisServer(workdir=self.workdir / "data-0")
+        first = RedisServer(workdir=self.workdir / "data-0", extra_args=_SYNC_NOW)
         master = (LOOPBACK, first.port)
-        replica_args = ["--replicaof", LOOPBACK, str(first.port)]
+        replica_args = [*_SYNC_NOW, "--replicaof", LOOPBACK, str(first.port)]
         self.data: list[RedisServer] = [first] + [
             RedisServer(workdir=self.workdir / f"data-{i + 1}", extra_args=replica_args)
             for i in range(replicas)
@@ -287,7 +304,14 @@ class SentinelGroup(_Group):
             if self.role(master) != "master":
                 return False
             info = parse_info(master.execute("INFO", "replication", timeout=1.0))
-            return int(info.get("connected_slaves", 0)) >= replicas
+            if int(info.get("connected_slaves", 0)) < replicas:
+                return False
+            return all(
+                parse_info(s.execute("INFO", "replication", timeout=1.0)).get("master_link_status")
+                == "up"
+                for s in self.data
+                if s is not master
+            )
 
         try:
             _wait(f"Sentinel group {self.service!r} settling", settled, timeout or 60.0)
@@ -315,7 +339,8 @@ class SentinelGroup(_Group):
         host, port = self.master_address()
         for server in self.data:
             if not server.running:
-                server.extra_args = ["--replicaof", host, str(port)] if server.port != port else []
+                follow = ["--replicaof", host, str(port)] if server.port != port else []
+                server.extra_args = [*_SYNC_NOW, *follow]
                 server.start()
 
     def kill_master(self) -> RedisServer:
@@ -368,17 +393,21 @@ class RedisClusterGroup(_Group):
         self.replicas = replicas
         self.redis_cli = redis_cli or os.environ.get("ACCORD_TEST_REDIS_CLI", "redis-cli")
         self.nodes: list[RedisServer] = []
-        for i in range(masters * (1 + replicas)):
+        count = masters * (1 + replicas)
+        ports = free_ports(2 * count)  # data and bus ports, all distinct
+        for i in range(count):
             args = [
                 "--cluster-enabled", "yes",
-                "--cluster-port", str(free_port()),
+                "--cluster-port", str(ports[count + i]),
                 "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(node_timeout_ms),
                 "--cluster-require-full-coverage", "no",
                 # A replica may always take over, however long its link was down.
                 "--cluster-replica-validity-factor", "0",
+                *_SYNC_NOW,
             ]  # fmt: skip
-            self.nodes.append(RedisServer(workdir=self.workdir / f"node-{i}", extra_args=args))
+            workdir_ = self.workdir / f"node-{i}"
+            self.nodes.append(RedisServer(ports[i], workdir=workdir_, extra_args=args))
         self._created = False
 
     def _servers(self) -> list[RedisServer]:

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from accord.contrib.django.cache.connect import AsyncNodes, connection_errors
+from accord.contrib.django.cache.connect import AsyncNodes, MasterSwitched, connection_errors
 from accord.contrib.django.cache.execute import SCAN_COUNT
 from accord.contrib.django.cache.keys import glob_escape
 from accord.contrib.django.cache.plan import Call, Command, Repair
@@ -53,10 +53,24 @@ class AsyncExecutor:
             self.router.repair_done(repair, results)
 
     async def send(self, batches: Mapping[str, Sequence[Command]]) -> dict[str, Any]:
-        """Replies (or the connection error) per node; every node at once."""
+        """Replies (or the connection error) per node; every node at once.
+
+        As in the sync executor, a group whose master changed during the call
+        gets :class:`~.connect.MasterSwitched` instead of its replies.
+        """
         names = list(batches)
-        results = await asyncio.gather(*(self._pipeline(n, batches[n]) for n in names))
-        return dict(zip(names, results, strict=True))
+        groups = [name for name in names if self.nodes.kind(name) != "redis"]
+        watch = self.nodes.switches
+        before = {n: watch.count(n, self.nodes.kind(n), self.nodes.client(n)) for n in groups}
+        replies = await asyncio.gather(*(self._pipeline(n, batches[n]) for n in names))
+        results = dict(zip(names, replies, strict=True))
+        for name in groups:
+            kind = self.nodes.kind(name)
+            if not isinstance(results[name], BaseException) and (
+                watch.count(name, kind, self.nodes.client(name)) != before[name]
+            ):
+                results[name] = MasterSwitched(f"the master of {name} changed during the call")
+        return results
 
     async def _pipeline(self, name: str, commands: Sequence[Command]) -> Any:
         try:
@@ -69,16 +83,15 @@ class AsyncExecutor:
             return exc
         return replies
 
-    def _targets(self) -> dict[str, Any]:
+    async def _targets(self) -> dict[str, Any]:
         if not self.cluster:
             return {name: self.nodes.client(name) for name in self.router.names}
         cluster = self.nodes.client(self.router.names[0])
+        await cluster.initialize()  # a no-op once the slots are known
         return {node.name: node for node in cluster.get_primaries()}
 
     async def _on(self, target: Any, *command: Any) -> Any:
-        if self.cluster:
-            cluster = self.nodes.client(self.router.names[0])
-            return await cluster.execute_command(*command, target_nodes=target)
+        # A redis.asyncio client, or a cluster's ClusterNode: both send to that server only.
         return await target.execute_command(*command)
 
     async def wipe(self, batches: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,12 +131,12 @@ class AsyncExecutor:
                 found += keys
             return found
 
-        lists = await asyncio.gather(*(collect(t) for t in self._targets().values()))
+        lists = await asyncio.gather(*(collect(t) for t in (await self._targets()).values()))
         return [key for keys in lists for key in keys]
 
     async def scan_delete(self, match: str, *, only: str | None = None) -> AsyncIterator[int]:
         """Delete every key matching *match* (on *only*, or on every server); yield counts."""
-        targets = self._targets()
+        targets = await self._targets()
         if only is not None and not self.cluster:
             targets = {only: targets[only]}
 

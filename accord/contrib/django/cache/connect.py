@@ -28,7 +28,53 @@ from accord.contrib.django.cache.config import CacheConfig
 from accord.contrib.django.cache.locations import SENTINEL_QUERY_OPTIONS, NodeConfig
 from accord.core.optional import import_optional
 
-__all__ = ["AsyncNodes", "SyncNodes", "connection_errors", "redis_module"]
+__all__ = [
+    "AsyncNodes",
+    "MasterSwitched",
+    "SwitchWatch",
+    "SyncNodes",
+    "connection_errors",
+    "redis_module",
+]
+
+
+class MasterSwitched(ConnectionError):
+    """A group's master changed while a call ran: its replies from that group are dropped.
+
+    A ``ConnectionError`` (an ``OSError``), so it is handled as a node failure:
+    raised under ``failover="raise"``, a miss otherwise.
+    """
+
+
+class SwitchWatch:
+    """Counts master switches of groups, noticed from redis-py's own state (no extra I/O).
+
+    A Sentinel pool records the master it last connected to
+    (``master_address``); a cluster client rebuilds its slot table (a new
+    ``slots_cache``) only after a connection error or ``CLUSTERDOWN`` (MOVED
+    updates it in place, as ``reinitialize_steps`` is set out of reach).
+    Either change after the first is a switch.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, object] = {}
+        self._count: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, name: str, kind: str, client: Any) -> int:
+        """The number of switches of *name* noticed so far (notices one now if there is)."""
+        if kind == "sentinel":
+            current: object = client.connection_pool.master_address
+        else:
+            current = id(client.nodes_manager.slots_cache)
+        if current is None:
+            return self._count.get(name, 0)
+        with self._lock:
+            seen = self._seen.get(name)
+            if seen is not None and seen != current:
+                self._count[name] = self._count.get(name, 0) + 1
+            self._seen[name] = current
+            return self._count.get(name, 0)
 
 
 def redis_module() -> Any:
@@ -46,6 +92,9 @@ def connection_errors() -> tuple[type[BaseException], ...]:
         if hasattr(exceptions, name)
     )
     return (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *extra)
+
+
+_NEVER = 1 << 62
 
 
 def _option(value: Any) -> Any:
@@ -81,6 +130,7 @@ class SyncNodes:
         self._nodes = {node.name: node for node in config.nodes}
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.switches = SwitchWatch()
 
     def client(self, name: str) -> Any:
         """The client of node *name*: ``redis.Redis`` or ``redis.cluster.RedisCluster``."""
@@ -109,7 +159,8 @@ class SyncNodes:
             return RedisCluster(
                 startup_nodes=[ClusterNode(h, p) for h, p in node.hosts],
                 require_full_coverage=False,
-                retry=Retry(NoBackoff(), 1),  # one retry after a slot refresh; the router decides
+                retry=Retry(NoBackoff(), 0),  # a failure reaches the router, which decides
+                reinitialize_steps=_NEVER,  # MOVED updates slots in place: see SwitchWatch
                 **_cluster_options(node),
                 **extra,
             )
@@ -147,6 +198,7 @@ class AsyncNodes:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
         )
+        self.switches = SwitchWatch()
 
     def clients(self) -> dict[str, Any]:
         """The current loop's clients by node name (created on first use)."""
@@ -155,6 +207,10 @@ class AsyncNodes:
         if clients is None:
             clients = self._by_loop[loop] = {}
         return clients
+
+    def kind(self, name: str) -> str:
+        """``redis``, ``sentinel`` or ``cluster``."""
+        return self._nodes[name].kind
 
     def client(self, name: str) -> Any:
         """The current loop's client of node *name*."""
@@ -179,7 +235,8 @@ class AsyncNodes:
             return RedisCluster(
                 startup_nodes=[ClusterNode(h, p) for h, p in node.hosts],
                 require_full_coverage=False,
-                retry=Retry(NoBackoff(), 1),
+                retry=Retry(NoBackoff(), 0),
+                reinitialize_steps=_NEVER,
                 **_cluster_options(node),
                 **extra,
             )

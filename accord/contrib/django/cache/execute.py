@@ -17,7 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from accord.contrib.django.cache.connect import SyncNodes, connection_errors, redis_module
+from accord.contrib.django.cache.connect import (
+    MasterSwitched,
+    SyncNodes,
+    connection_errors,
+    redis_module,
+)
 from accord.contrib.django.cache.keys import glob_escape
 from accord.contrib.django.cache.plan import Call, Command, Repair
 from accord.contrib.django.cache.router import Router
@@ -109,17 +114,30 @@ class SyncExecutor:
         return pool
 
     def send(self, batches: Mapping[str, Sequence[Command]]) -> dict[str, Any]:
-        """Replies (or the connection error) per node; every node at once."""
+        """Replies (or the connection error) per node; every node at once.
+
+        A group whose master changed during the call (a failover noticed by
+        redis-py's reconnection) gets :class:`~.connect.MasterSwitched`
+        instead of its replies: they may come from a promoted replica that
+        lacks recent writes, which the router must purge first.
+        """
+        groups = [name for name in batches if self.nodes.kind(name) != "redis"]
+        watch = self.nodes.switches
+        before = {n: watch.count(n, self.nodes.kind(n), self.nodes.client(n)) for n in groups}
         if self.cluster:
-            return {name: self._pipeline(name, cmds) for name, cmds in batches.items()}
-        try:
-            pools = {name: self.pool(name) for name in batches}
-        except self._errors as exc:  # a Sentinel group whose Sentinels are all down
-            return dict.fromkeys(batches, exc)
-        results = scatter(pools, batches)
-        for name, reply in results.items():
+            results = {name: self._pipeline(name, cmds) for name, cmds in batches.items()}
+        else:
+            try:
+                pools = {name: self.pool(name) for name in batches}
+            except self._errors as exc:  # a Sentinel group whose Sentinels are all down
+                return dict.fromkeys(batches, exc)
+            results = scatter(pools, batches)
+        for name in groups:
+            reply = results.get(name)
             if isinstance(reply, BaseException):
                 self.nodes.forget_connections(name)
+            elif watch.count(name, self.nodes.kind(name), self.nodes.client(name)) != before[name]:
+                results[name] = MasterSwitched(f"the master of {name} changed during the call")
         return results
 
     def _pipeline(self, name: str, commands: Sequence[Command]) -> list[Any] | BaseException:
