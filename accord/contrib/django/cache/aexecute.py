@@ -94,6 +94,13 @@ class AsyncExecutor:
         # A redis.asyncio client, or a cluster's ClusterNode: both send to that server only.
         return await target.execute_command(*command)
 
+    def _scan_failed(self, name: str, error: BaseException) -> None:
+        """A server failed during a scan: raise under ``raise``, else skip it (its keys)."""
+        if self.router.config.failover == "raise":
+            raise error
+        if name in self.router.health:
+            self.router.failed(name, error)
+
     async def wipe(self, batches: Mapping[str, Any]) -> dict[str, Any]:
         """Empty each node: FLUSHDB, or only the KEY_PREFIX's keys if one is set."""
         prefix = self.router.config.key_prefix
@@ -101,7 +108,8 @@ class AsyncExecutor:
         for name in batches:
             try:
                 if prefix:
-                    async for _ in self.scan_delete(f"{glob_escape(prefix)}:*", only=name):
+                    pattern = f"{glob_escape(prefix)}:*"
+                    async for _ in self.scan_delete(pattern, only=name, strict=True):
                         pass
                 elif self.cluster:
                     cluster = self.nodes.client(name)
@@ -125,22 +133,40 @@ class AsyncExecutor:
     async def scan(self, match: str, count: int | None = None) -> list[bytes]:
         """Every key matching *match* on every server, the servers scanned together."""
 
-        async def collect(target: Any) -> list[bytes]:
+        async def collect(name: str, target: Any) -> list[bytes]:
             found: list[bytes] = []
-            async for keys in self._scan_one(target, match, count or SCAN_COUNT):
-                found += keys
+            try:
+                async for keys in self._scan_one(target, match, count or SCAN_COUNT):
+                    found += keys
+            except self._errors as exc:
+                self._scan_failed(name, exc)
             return found
 
-        lists = await asyncio.gather(*(collect(t) for t in (await self._targets()).values()))
+        targets = await self._targets()
+        lists = await asyncio.gather(*(collect(n, t) for n, t in targets.items()))
         return [key for keys in lists for key in keys]
 
-    async def scan_delete(self, match: str, *, only: str | None = None) -> AsyncIterator[int]:
-        """Delete every key matching *match* (on *only*, or on every server); yield counts."""
+    async def scan_delete(
+        self, match: str, *, only: str | None = None, strict: bool = False
+    ) -> AsyncIterator[int]:
+        """Delete every key matching *match* (on *only*, or every server); yield counts.
+
+        A failing server is skipped under ``miss``/``eject`` unless *strict*.
+        """
         targets = await self._targets()
         if only is not None and not self.cluster:
             targets = {only: targets[only]}
 
-        async def clean(target: Any) -> int:
+        async def clean(name: str, target: Any) -> int:
+            try:
+                return await clean_one(target)
+            except self._errors as exc:
+                if strict:
+                    raise
+                self._scan_failed(name, exc)
+                return 0
+
+        async def clean_one(target: Any) -> int:
             deleted = 0
             async for keys in self._scan_one(target, match, SCAN_COUNT):
                 if self.cluster:  # one UNLINK per key: a cluster refuses them across slots
@@ -152,7 +178,7 @@ class AsyncExecutor:
                     deleted += int(await target.unlink(*keys))
             return deleted
 
-        for count in await asyncio.gather(*(clean(t) for t in targets.values())):
+        for count in await asyncio.gather(*(clean(n, t) for n, t in targets.items())):
             yield count
 
     async def aclose(self) -> None:

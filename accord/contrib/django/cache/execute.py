@@ -162,6 +162,13 @@ class SyncExecutor:
             for node in cluster.get_primaries()
         }
 
+    def _scan_failed(self, name: str, error: BaseException) -> None:
+        """A server failed during a scan: raise under ``raise``, else skip it (its keys)."""
+        if self.router.config.failover == "raise":
+            raise error
+        if name in self.router.health:
+            self.router.failed(name, error)
+
     def wipe(self, batches: Mapping[str, Any]) -> dict[str, Any]:
         """Empty each node of *batches*: FLUSHDB, or only the KEY_PREFIX's keys if one is set."""
         prefix = self.router.config.key_prefix
@@ -169,7 +176,7 @@ class SyncExecutor:
         for name in batches:
             try:
                 if prefix:
-                    for _ in self.scan_delete(f"{glob_escape(prefix)}:*", only=name):
+                    for _ in self.scan_delete(f"{glob_escape(prefix)}:*", only=name, strict=True):
                         pass
                 elif self.cluster:
                     self.nodes.client(name).flushdb(asynchronous=True, target_nodes="primaries")
@@ -195,7 +202,9 @@ class SyncExecutor:
             results = scatter(pools, batches)
             for name, reply in results.items():
                 if isinstance(reply, BaseException):
-                    raise reply
+                    self._scan_failed(name, reply)
+                    del cursors[name]
+                    continue
                 cursor, keys = reply[0]
                 if keys:
                     yield keys
@@ -204,8 +213,13 @@ class SyncExecutor:
                 else:
                     cursors[name] = cursor
 
-    def scan_delete(self, match: str, *, only: str | None = None) -> Iterator[int]:
+    def scan_delete(
+        self, match: str, *, only: str | None = None, strict: bool = False
+    ) -> Iterator[int]:
         """Delete every key matching *match* (on *only*, or on every server); yield counts.
+
+        A failing server is skipped under ``miss``/``eject`` unless *strict*
+        (a wipe must not pass for done).
 
         Each round trip deletes what the previous one found and scans on, on
         every server at once.
@@ -230,7 +244,11 @@ class SyncExecutor:
             found = {}
             for name, reply in results.items():
                 if isinstance(reply, BaseException):
-                    raise reply
+                    if strict:
+                        raise reply
+                    self._scan_failed(name, reply)
+                    cursors.pop(name, None)
+                    continue
                 index = sum(1 for command in batches[name] if command[0] == "UNLINK")
                 if index:
                     yield sum(int(r) for r in reply[:index])
