@@ -36,7 +36,7 @@ Environment variables (defaults in brackets):
 =====================================  ===========================================================
 ``ACCORD_REQUIRE_SERVICES``            ``1``: a missing service fails the test instead of skipping
 ``ACCORD_TEST_REDIS_SERVER``           the ``redis-server`` binary [``redis-server`` on ``PATH``]
-``ACCORD_TEST_REDIS_CLI``             ``redis-cli``, which creates a Redis Cluster [on ``PATH``]
+``ACCORD_TEST_REDIS_CLI``              ``redis-cli``, which creates a Redis Cluster [on ``PATH``]
 ``ACCORD_TEST_ZOOKEEPER_CLASSPATH``    ZooKeeper's jars [``/usr/share/java/zookeeper.jar``]
 ``JAVA_HOME``                          the Java to run ZooKeeper [``java`` on ``PATH``]
 ``ACCORD_TEST_POSTGRES_URL``           a server to use as it is [unset: ``127.0.0.1:5432`` if it

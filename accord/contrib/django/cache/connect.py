@@ -82,8 +82,18 @@ def redis_module() -> Any:
     return import_optional("redis", extra="redis", purpose="RingCache (a Redis cache backend)")
 
 
+_ERRORS: tuple[type[BaseException], ...] = ()
+
+
 def connection_errors() -> tuple[type[BaseException], ...]:
     """The errors that mean "this node is unreachable, too slow, or not Redis"."""
+    global _ERRORS
+    if not _ERRORS:
+        _ERRORS = _connection_errors()
+    return _ERRORS
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
     redis = redis_module()
     exceptions = redis.exceptions
     extra = tuple(

@@ -14,6 +14,7 @@ unread replies, is disconnected before it goes back to its pool.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from accord.contrib.django.cache.router import Router
 __all__ = ["SyncExecutor", "scatter"]
 
 SCAN_COUNT = 1000
+_REDIRECTS = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN")
 
 
 def scatter(
@@ -37,7 +39,9 @@ def scatter(
 ) -> dict[str, list[Any] | BaseException]:
     """Send each pool its commands, all at once; return the replies (or the error) per name."""
     errors = connection_errors()
-    response_error = redis_module().exceptions.ResponseError
+    response_error = _response_error()
+    if len(batches) == 1:
+        return _send_one(pools, batches, errors, response_error)
     results: dict[str, list[Any] | BaseException] = {}
     sent: list[tuple[str, Any, Any, int]] = []
     unfinished: dict[int, tuple[Any, Any]] = {}
@@ -77,6 +81,48 @@ def scatter(
     return results
 
 
+def _response_error() -> type[BaseException]:
+    global _RESPONSE_ERROR
+    if _RESPONSE_ERROR is None:
+        _RESPONSE_ERROR = redis_module().exceptions.ResponseError
+    return _RESPONSE_ERROR
+
+
+_RESPONSE_ERROR: type[BaseException] | None = None
+
+
+def _send_one(
+    pools: Mapping[str, Any],
+    batches: Mapping[str, Sequence[Command]],
+    errors: tuple[type[BaseException], ...],
+    response_error: type[BaseException],
+) -> dict[str, list[Any] | BaseException]:
+    """:func:`scatter` for one node: the common single-key call, without the bookkeeping."""
+    ((name, commands),) = batches.items()
+    pool = pools[name]
+    try:
+        conn = pool.get_connection()
+    except errors as exc:
+        return {name: exc}
+    clean = False
+    try:
+        conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        replies: list[Any] = []
+        for _ in range(len(commands)):
+            try:
+                replies.append(conn.read_response())
+            except response_error as exc:
+                replies.append(exc)
+        clean = True
+        return {name: replies}
+    except errors as exc:
+        return {name: exc}
+    finally:
+        if not clean:
+            conn.disconnect()
+        pool.release(conn)
+
+
 class SyncExecutor:
     """Runs calls for sync code: repairs first, then one round trip for the call."""
 
@@ -86,6 +132,7 @@ class SyncExecutor:
         self.cluster = router.config.cluster
         self._pools: dict[str, Any] = {}
         self._errors = connection_errors()
+        self._groups = any(node.kind != "redis" for node in router.config.nodes)
 
     def run(self, homes: Iterable[str] | None, make: Callable[[], Call]) -> Any:
         """Repair *homes* if due, then build the call and carry it out."""
@@ -121,6 +168,12 @@ class SyncExecutor:
         instead of its replies: they may come from a promoted replica that
         lacks recent writes, which the router must purge first.
         """
+        if not self._groups:
+            try:
+                pools = {name: self.pool(name) for name in batches}
+            except self._errors as exc:
+                return dict.fromkeys(batches, exc)
+            return scatter(pools, batches)
         groups = [name for name in batches if self.nodes.kind(name) != "redis"]
         watch = self.nodes.switches
         before = {n: watch.count(n, self.nodes.kind(n), self.nodes.client(n)) for n in groups}
@@ -141,13 +194,43 @@ class SyncExecutor:
         return results
 
     def _pipeline(self, name: str, commands: Sequence[Command]) -> list[Any] | BaseException:
+        """A cluster batch: grouped by master with redis-py's slot table, sent by scatter.
+
+        Every command names one key. A reply that is a redirection (``MOVED``,
+        ``ASK``) or ``TRYAGAIN``/``CLUSTERDOWN`` is retried through redis-py's
+        cluster client, which follows it and updates its slot table; a master
+        that fails makes redis-py rebuild the table (noticed as a switch).
+        """
+        client = self.nodes.client(name)
         try:
-            pipe = self.nodes.client(name).pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            replies: list[Any] = pipe.execute(raise_on_error=False)
+            groups: dict[str, tuple[Any, list[int]]] = {}
+            for index, command in enumerate(commands):
+                key = command[3] if command[0] == "EVAL" else command[1]
+                node = client.get_node_from_key(key)
+                groups.setdefault(node.name, (node, []))[1].append(index)
+            pools = {
+                n: client.get_redis_connection(node).connection_pool
+                for n, (node, _) in groups.items()
+            }
         except self._errors as exc:
             return exc
+        results = scatter(pools, {n: [commands[i] for i in ix] for n, (_, ix) in groups.items()})
+        replies: list[Any] = [None] * len(commands)
+        for node_name, (_, indexes) in groups.items():
+            reply = results[node_name]
+            if isinstance(reply, BaseException):
+                with contextlib.suppress(*self._errors):
+                    client.nodes_manager.initialize()  # as redis-py does after a failure
+                return reply
+            for index, item in zip(indexes, reply, strict=True):
+                if isinstance(item, Exception) and str(item).startswith(_REDIRECTS):
+                    try:
+                        item = client.execute_command(*commands[index])
+                    except self._errors as exc:
+                        return exc
+                    except Exception as exc:  # an error reply: it goes to the caller
+                        item = exc
+                replies[index] = item
         return replies
 
     # ------------------------------------------------------- whole-node work

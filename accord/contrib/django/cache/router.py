@@ -128,16 +128,18 @@ class Router:
         self._markers = {name: marker_key(config.key_prefix, name) for name in self.names}
         #: True while every node is in service with nothing to repair.
         self.all_ok = True
+        # One node (or a cluster): no ring lookup needed.
+        self._only = self.names[0] if len(self.names) == 1 else None
 
     # ------------------------------------------------------------------ routing
 
     def home(self, key: str) -> str:
         """The node that owns *key*."""
-        return self.names[0] if self.ring is None else self.ring.get_node(key)
+        return self._only or self.ring.get_node(key)  # type: ignore[union-attr]
 
     def route(self, key: str) -> Route:
         """Where to send *key* now. Never claims a repair: see :meth:`claim_repairs`."""
-        home = self.names[0] if self.ring is None else self.ring.get_node(key)
+        home = self._only or self.ring.get_node(key)  # type: ignore[union-attr]
         health = self.health[home]
         if health.ok:
             return self._ok_routes[home]
