@@ -61,7 +61,10 @@ class AsyncExecutor:
         names = list(batches)
         groups = [name for name in names if self.nodes.kind(name) != "redis"]
         watch = self.nodes.switches
-        before = {n: watch.count(n, self.nodes.kind(n), self.nodes.client(n)) for n in groups}
+        try:
+            before = {n: watch.count(n, self.nodes.kind(n), self.nodes.client(n)) for n in groups}
+        except self._errors as exc:
+            return dict.fromkeys(batches, exc)
         replies = await asyncio.gather(*(self._pipeline(n, batches[n]) for n in names))
         results = dict(zip(names, replies, strict=True))
         for name in groups:

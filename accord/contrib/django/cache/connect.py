@@ -64,7 +64,7 @@ class SwitchWatch:
     def count(self, name: str, kind: str, client: Any) -> int:
         """The number of switches of *name* noticed so far (notices one now if there is)."""
         if kind == "sentinel":
-            current: object = client.connection_pool.master_address
+            current: object = getattr(client.connection_pool, "master_address", None)
         else:
             current = id(client.nodes_manager.slots_cache)
         if current is None:
@@ -98,7 +98,13 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     exceptions = redis.exceptions
     extra = tuple(
         getattr(exceptions, name)
-        for name in ("InvalidResponse", "ClusterDownError", "TryAgainError", "MasterDownError")
+        for name in (
+            "InvalidResponse",
+            "ClusterDownError",
+            "TryAgainError",
+            "MasterDownError",
+            "SlotNotCoveredError",
+        )
         if hasattr(exceptions, name)
     )
     return (exceptions.ConnectionError, exceptions.TimeoutError, OSError, *extra)
@@ -149,8 +155,15 @@ class SyncNodes:
             with self._lock:
                 client = self._clients.get(name)
                 if client is None:
-                    client = self._clients[name] = self._build(self._nodes[name])
+                    client = self._clients[name] = self._built(self._nodes[name])
         return client
+
+    def _built(self, node: NodeConfig) -> Any:
+        redis = redis_module()
+        try:
+            return self._build(node)
+        except redis.exceptions.RedisClusterException as exc:  # no startup node answered
+            raise redis.exceptions.ConnectionError(f"Redis Cluster {node.name}: {exc}") from exc
 
     def kind(self, name: str) -> str:
         """``redis``, ``sentinel`` or ``cluster``."""

@@ -31,7 +31,7 @@ from accord.contrib.django.cache.router import Router
 __all__ = ["SyncExecutor", "scatter"]
 
 SCAN_COUNT = 1000
-_REDIRECTS = ("MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN")
+_REDIRECT_NAMES = ("MovedError", "AskError", "TryAgainError", "ClusterDownError")
 
 
 def scatter(
@@ -89,6 +89,12 @@ def _response_error() -> type[BaseException]:
 
 
 _RESPONSE_ERROR: type[BaseException] | None = None
+
+
+def _redirects() -> tuple[type[BaseException], ...]:
+    """redis-py's exceptions for MOVED, ASK, TRYAGAIN and CLUSTERDOWN replies."""
+    exceptions = redis_module().exceptions
+    return tuple(getattr(exceptions, name) for name in _REDIRECT_NAMES)
 
 
 def _send_one(
@@ -176,7 +182,10 @@ class SyncExecutor:
             return scatter(pools, batches)
         groups = [name for name in batches if self.nodes.kind(name) != "redis"]
         watch = self.nodes.switches
-        before = {n: watch.count(n, self.nodes.kind(n), self.nodes.client(n)) for n in groups}
+        try:
+            before = {n: watch.count(n, self.nodes.kind(n), self.nodes.client(n)) for n in groups}
+        except self._errors as exc:  # a cluster whose every startup node is down
+            return dict.fromkeys(batches, exc)
         if self.cluster:
             results = {name: self._pipeline(name, cmds) for name, cmds in batches.items()}
         else:
@@ -205,8 +214,12 @@ class SyncExecutor:
         try:
             groups: dict[str, tuple[Any, list[int]]] = {}
             for index, command in enumerate(commands):
-                key = command[3] if command[0] == "EVAL" else command[1]
-                node = client.get_node_from_key(key)
+                if len(command) < 2:  # PING (a probe): any master answers for the cluster
+                    node = client.get_default_node()
+                else:
+                    node = client.get_node_from_key(
+                        command[3] if command[0] == "EVAL" else command[1]
+                    )
                 groups.setdefault(node.name, (node, []))[1].append(index)
             pools = {
                 n: client.get_redis_connection(node).connection_pool
@@ -223,7 +236,7 @@ class SyncExecutor:
                     client.nodes_manager.initialize()  # as redis-py does after a failure
                 return reply
             for index, item in zip(indexes, reply, strict=True):
-                if isinstance(item, Exception) and str(item).startswith(_REDIRECTS):
+                if isinstance(item, _redirects()):
                     try:
                         item = client.execute_command(*commands[index])
                     except self._errors as exc:

@@ -187,12 +187,12 @@ class Router:
         now = self.clock()
         health.last_success = now
         if health.group and written and self.record:
-            journal = health.journal
-            for key in written:
-                journal.append((now, key))
             window = now - self.options.replication_window
-            while journal and journal[0][0] < window:
-                journal.popleft()
+            with health.lock:  # _keys_at_risk reads it under the lock
+                journal = health.journal
+                journal.extend((now, key) for key in written)
+                while journal and journal[0][0] < window:
+                    journal.popleft()
         if health.failures and not health.out:
             with health.lock:
                 health.failures = 0
