@@ -56,6 +56,18 @@ def test_unreachable_node_is_only_a_warning(ring_urls: list[str]) -> None:
     assert _ids({"default": entry}, ping=True) == ["accord.W010"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://127.0.0.1:{port},127.0.0.1:{port}/mymaster/0",
+        "redis+cluster://127.0.0.1:{port}",
+    ],
+)
+def test_an_unreachable_sentinel_group_or_cluster_is_only_a_warning(url: str) -> None:
+    entry = {"BACKEND": RING, "LOCATION": url.format(port=free_port())}
+    assert _ids({"default": entry}, ping=True) == ["accord.W010"]
+
+
 def _manage(location: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,

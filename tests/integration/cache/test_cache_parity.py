@@ -144,3 +144,24 @@ def test_get_or_set_without_a_lock_server_still_computes(
     cache = make_cache(stampede_lock="redis://127.0.0.1:1/0", stampede_wait=1)
     assert cache.get_or_set("k", lambda: "v") == "v"
     assert cache.get("k") == "v"
+
+
+def test_the_async_twins_scan_and_time_keys_as_the_sync_methods_do(
+    make_cache: Callable[..., RingCache],
+) -> None:
+    import asyncio
+
+    cache = make_cache(stampede_lock="node")
+
+    async def scenario() -> None:
+        await cache.aset_many({f"user:{i}": i for i in range(50)}, timeout=100)
+        assert sorted(await cache.aiter_keys("user:*")) == sorted(f"user:{i}" for i in range(50))
+        assert 0 < (await cache.attl("user:1") or 0) <= 100
+        assert await cache.apersist("user:1") is True
+        assert await cache.attl("user:1") is None
+        assert await cache.aexpire("user:1", 20) is True
+        assert await cache.adelete_pattern("user:*") == 50
+        assert await cache.aget_or_set("computed", lambda: "v") == "v"
+        assert await cache.aget("computed") == "v"
+
+    asyncio.run(scenario())

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from accord.contrib.django.cache.errors import RingCacheConfigError
+from accord.contrib.django.cache.options import unknown_option
 from accord.core.urls import redact
 
 __all__ = ["LOCATION_FORMS", "NodeConfig", "parse_location"]
@@ -169,8 +170,6 @@ def _parse_item(
         raise _error(spot, f"has a name of type {type(name).__name__}; names are strings")
     for key in spec:
         if key not in known:
-            from accord.contrib.django.cache.options import unknown_option
-
             raise unknown_option(spot, key, [*_NODE_KEYS, *known])
     if node.kind == "redis":
         # redis-py reads the query of a plain URL itself; only the weight is ours.
