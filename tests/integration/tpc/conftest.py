@@ -28,7 +28,11 @@ def pg_pair(postgres_databases: tuple[ScratchDatabase, ScratchDatabase]) -> Work
 def pg_maria(
     postgres_databases: tuple[ScratchDatabase, ScratchDatabase], mysql_database: ScratchDatabase
 ) -> Worker:
-    """A worker on "default", "ledger" (PostgreSQL) and "maria" (MariaDB); log in "default"."""
+    """A worker on "default", "ledger" (PostgreSQL) and "maria" (MariaDB); log in "default".
+
+    NODE is the MariaDB scratch database's own node id, so that the cleanup
+    between tests rolls back this run's XA branches and no one else's.
+    """
     first, second = postgres_databases
     worker = Worker(
         {
@@ -36,7 +40,7 @@ def pg_maria(
             "ledger": second.django_settings(),
             "maria": mysql_database.django_settings(),
         },
-        {"RECOVERY_DELAY": 0},
+        {"RECOVERY_DELAY": 0, "NODE": mysql_database.node},
     )
     worker.needs_setup = True
     return worker

@@ -30,7 +30,7 @@ def _bank(pg_maria: Worker) -> Worker:
         **databases["maria"],
         "OPTIONS": {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"},
     }
-    worker = Worker(databases, {"RECOVERY_DELAY": 1})
+    worker = Worker(databases, {**pg_maria.tpc, "RECOVERY_DELAY": 1})
     worker.needs_setup = pg_maria.needs_setup
     pg_maria.needs_setup = False
     worker.run("bank_accounts", aliases=ALIASES, count=ACCOUNTS, balance=BALANCE)

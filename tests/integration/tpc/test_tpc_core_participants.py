@@ -84,7 +84,7 @@ def test_mariadb_branch_of_a_connected_owner_is_busy_then_free_once_it_leaves(
 
     owner = DriverSession(mysql_connect(mysql_database), "mysql")
     owner.execute("CREATE TABLE t (id INT) ENGINE=InnoDB")
-    branch = make_xid("n").branch(2)
+    branch = make_xid(mysql_database.node).branch(2)
     participant = MySQLParticipant(owner, "maria")
     participant.begin(branch)
     owner.execute("INSERT INTO t VALUES (1)")
