@@ -296,7 +296,7 @@ class MySQLDatabase(_Scratch):
     def owns(self, gtrid: bytes) -> bool:
         """Whether an XA branch with this gtrid is this database's (see the class)."""
         node = self.node.encode("ascii")
-        return gtrid.startswith(node) or gtrid.startswith(b"accord:" + node + b":")
+        return gtrid.startswith((node, b"accord:" + node + b":"))
 
     def _cleanup(self, cursor: Any, name: str) -> None:
         cursor.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s", (name,))

@@ -6,16 +6,26 @@ healthy transaction (PostgreSQL would only warn in autocommit mode and
 prepare nothing, or roll back an aborted transaction); otherwise the driver's
 error propagates. ``commit_prepared``/``rollback_prepared`` return False when
 the gid does not exist (any more): someone resolved it already.
+:meth:`~PostgresParticipant.in_doubt` raises
+:class:`~accord.core.errors.RecoveryError` on a standby (it cannot resolve
+anything; its primary's alias must be scanned instead).
 
-Needs ``max_prepared_transactions > 0`` on the server. A prepared
-transaction keeps its row locks and holds back vacuum until resolved.
+Whether the branch wrote: a statement the adapter counted as a write says
+yes at once; otherwise the server is asked (``txid_current_if_assigned()``),
+so writes it did not see (a function called from a ``SELECT``, ``callproc``,
+the raw driver connection) are not missed. A branch that only ran ``NOTIFY``
+has no transaction id: it is committed after the decision, as a reader.
+
+Needs ``max_prepared_transactions > 0`` on the server. ``PREPARE TRANSACTION``
+and ``COMMIT PREPARED`` flush the WAL whatever ``synchronous_commit`` says. A
+prepared transaction keeps its row locks and holds back vacuum until resolved.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from accord.core.errors import PrepareFailed
+from accord.core.errors import PrepareFailed, RecoveryError
 from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
 from accord.core.tpc.xid import BranchXid, parse_gid
 
@@ -37,7 +47,9 @@ class PostgresParticipant:
         self.branch = branch
 
     def wrote(self) -> bool:
-        """Whether the transaction holds a transaction id (assigned on its first write)."""
+        """A write statement was seen, or the transaction holds an id (assigned on a write)."""
+        if self.connection.wrote():
+            return True
         rows = self.connection.execute("SELECT txid_current_if_assigned() IS NOT NULL")
         return bool(rows[0][0])
 
@@ -79,14 +91,33 @@ class PostgresParticipant:
         return True
 
     def in_doubt(self) -> list[InDoubt]:
-        """accord's prepared transactions in this database, with their prepare time."""
+        """accord's prepared transactions in this database, with prepare time and xid."""
+        if self.connection.execute("SELECT pg_is_in_recovery()")[0][0]:
+            raise RecoveryError(
+                f"database alias {self.alias!r} is a PostgreSQL standby (pg_is_in_recovery()): "
+                "it cannot resolve prepared transactions; leave it out of RECOVERY_ALIASES "
+                "and scan its primary"
+            )
         rows = self.connection.execute(
-            "SELECT gid, extract(epoch FROM prepared) FROM pg_prepared_xacts "
+            "SELECT gid, extract(epoch FROM prepared), transaction::text FROM pg_prepared_xacts "
             "WHERE database = current_database() AND gid LIKE 'accord:%%'"
         )
         found = []
-        for gid, prepared in rows:
+        for gid, prepared, txid in rows:
             branch = parse_gid(gid)
             if branch is not None:
-                found.append(InDoubt(branch, float(prepared)))
+                found.append(InDoubt(branch, float(prepared), str(txid)))
         return found
+
+    def resolved_as(self, doubt: InDoubt) -> str | None:
+        """``"committed"``/``"rolled back"`` for a branch gone since *doubt* was read, if known."""
+        if doubt.txid is None:
+            return None
+        xmax = int(
+            self.connection.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())")[0][0]
+        )
+        full = (xmax >> 32 << 32) | int(doubt.txid)  # the 32-bit xid in the current epoch
+        if full >= xmax:
+            full -= 1 << 32
+        status = self.connection.execute("SELECT txid_status(%s)", (full,))[0][0]
+        return {"committed": "committed", "aborted": "rolled back"}.get(str(status))

@@ -163,8 +163,9 @@ def recover(dry_run: bool = False) -> dict[str, Any]:
         "locked_out": report.locked_out,
         "unreachable": report.unreachable,
         "purged": report.purged,
+        "foreign": getattr(report, "foreign", 0),
         "resolutions": [
-            {"action": r.action, "alias": r.alias, "gid": r.gid, "reason": r.reason}
+            {"action": r.action, "alias": r.alias, "gid": r.gid, "reason": r.reason, "xid": r.xid}
             for r in report.resolutions
         ],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from tpc_helpers import Worker
 
 
@@ -13,14 +14,6 @@ def test_invalid_settings_are_reported_with_the_value(pg_pair: Worker) -> None:
     messages = pg_pair.with_tpc(NODE="Not A Node").run("checks")
     assert len(messages) == 1
     assert messages[0].startswith("accord.E100: two-phase-commit node id 'Not A Node'")
-
-
-def test_missing_decision_log_table_is_reported(pg_pair: Worker) -> None:
-    pg_pair.needs_setup = False  # nothing migrated
-    messages = pg_pair.run("checks")
-    assert messages == [
-        "accord.E102: the decision-log table 'accord_tpc_decision' is missing in database 'default'"
-    ]
 
 
 def test_an_engine_that_cannot_take_part_is_reported(pg_pair: Worker) -> None:
@@ -39,3 +32,46 @@ def test_a_project_that_does_not_configure_tpc_gets_no_tpc_checks(pg_pair: Worke
     databases = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
     worker = Worker(databases, None)
     assert worker.run("checks") == []
+
+
+def test_manage_py_migrate_creates_the_decision_log_table(pg_pair: Worker) -> None:
+    pg_pair.needs_setup = False  # nothing migrated: the table is missing, as in a new project
+    result = pg_pair.run("manage", argv=["migrate", "accord", "--database", "default"])
+    assert result["exit"] == 0, result
+    assert pg_pair.run("table_exists", alias="default", table="accord_tpc_decision") == {
+        "exists": True
+    }
+
+
+def test_a_missing_decision_log_table_is_a_warning_that_says_to_migrate(pg_pair: Worker) -> None:
+    pg_pair.needs_setup = False
+    result = pg_pair.run("manage", argv=["check", "--database", "default"])
+    assert result["exit"] == 0, result
+    assert "accord.W102" in result["errors"] + result["output"]
+    assert "migrate accord --database default" in result["errors"] + result["output"]
+
+
+@pytest.mark.parametrize(
+    ("tpc", "named"),
+    [
+        ({"RECOVERY_DELAY": float("nan")}, "RECOVERY_DELAY"),
+        ({"DECISION_RETENTION": float("nan")}, "DECISION_RETENTION"),
+        ({"DECISION_RETENTION": 0}, "DECISION_RETENTION"),
+        ({"RECOVERY_DELAY": 600, "DECISION_RETENTION": 1200}, "DECISION_RETENTION"),
+        ({"RECOVER_NODES": 5}, "RECOVER_NODES"),
+    ],
+    ids=["nan-delay", "nan-retention", "zero-retention", "retention-near-delay", "nodes-int"],
+)
+def test_bad_numbers_and_lists_are_reported_by_the_checks(
+    pg_pair: Worker, tpc: dict[str, object], named: str
+) -> None:
+    messages = pg_pair.with_tpc(**tpc).run("checks")
+    assert [m.split(":")[0] for m in messages] == ["accord.E100"], messages
+    assert named in messages[0]
+
+
+def test_an_accord_setting_that_is_not_a_dict_is_reported(pg_pair: Worker) -> None:
+    worker = Worker(pg_pair.databases, pg_pair.tpc)
+    messages = worker.run("checks", {"accord": ["TPC"]})
+    assert [m.split(":")[0] for m in messages] == ["accord.E100"], messages
+    assert "['TPC']" in messages[0]

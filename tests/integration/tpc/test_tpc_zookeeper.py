@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from tpc_helpers import Worker, accord_prepared, item_ids
 
@@ -32,3 +35,46 @@ def test_recovery_follows_the_zookeeper_log(
     expected = [1] if committed else []
     assert [item_ids(db) for db in postgres_databases] == [expected, expected]
     assert not any(accord_prepared(db) for db in postgres_databases)
+
+
+def _anonymous(zookeeper_server: ZooKeeperServer) -> Any:
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zookeeper_server.hosts, timeout=5.0)
+    client.start(timeout=10.0)
+    return client
+
+
+@pytest.fixture
+def protected_url(zookeeper_server: ZooKeeperServer) -> Iterator[str]:
+    """A decision log URL with credentials; its znodes are removed with them afterwards."""
+    from kazoo.client import KazooClient
+
+    yield f"zookeeper://alice:secret@{zookeeper_server.hosts}/accord/tpc"
+    client = KazooClient(
+        hosts=zookeeper_server.hosts, timeout=5.0, auth_data=[("digest", "alice:secret")]
+    )
+    client.start(timeout=10.0)
+    try:
+        client.delete("/accord", recursive=True)  # the fixture's anonymous client could not
+    finally:
+        client.stop()
+        client.close()
+
+
+def test_credentials_in_the_url_protect_the_decisions(
+    pg_pair: Worker, zookeeper_server: ZooKeeperServer, protected_url: str
+) -> None:
+    from kazoo.exceptions import NoAuthError
+
+    result = pg_pair.with_tpc(DECISION_LOG=protected_url).run("write", item_id=1)
+    assert result["outcome"] == "committed"
+    client = _anonymous(zookeeper_server)
+    try:
+        with pytest.raises(NoAuthError):  # nobody without the password may write a decision
+            client.create("/accord/tpc/forged", b"commit")
+        with pytest.raises(NoAuthError):
+            client.get_children("/accord/tpc")
+    finally:
+        client.stop()
+        client.close()

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,52 @@ class Worker:
         return other
 
 
+def deployment(pg: ScratchDatabase, maria: ScratchDatabase, **tpc: Any) -> Worker:
+    """A deployment of its own: "default" (PostgreSQL, holding its decision log) and "maria"."""
+    worker = Worker(
+        {"default": pg.django_settings(), "maria": maria.django_settings()},
+        {"RECOVERY_DELAY": 0, **tpc},
+    )
+    worker.needs_setup = True
+    return worker
+
+
+class DriverSession:
+    """The core's SQLConnection over a psycopg or MySQLdb connection."""
+
+    def __init__(self, raw: Any, vendor: str) -> None:
+        self.raw, self.vendor, self.alias = raw, vendor, vendor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self.raw.cursor()
+        cursor.execute(sql, tuple(params) or None)
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def execute_outside_transaction(self, sql: str) -> None:
+        self.execute(sql)
+
+    def in_transaction(self) -> bool:
+        return bool(self.raw.info.transaction_status.name == "INTRANS")
+
+    def wrote(self) -> bool:
+        return True
+
+    def reset_writes(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def via_proxy(worker: Worker, alias: str, port: int) -> Worker:
+    """The same deployment, with *alias* reached through a proxy on loopback *port*."""
+    databases = dict(worker.databases)
+    databases[alias] = {**databases[alias], "HOST": "127.0.0.1", "PORT": str(port)}
+    other = Worker(databases, worker.tpc)
+    other.needs_setup, worker.needs_setup = worker.needs_setup, False
+    return other
+
+
 def pg_connect(db: ScratchDatabase) -> Any:
     import psycopg
 
@@ -97,7 +143,7 @@ def query(db: ScratchDatabase, sql: str) -> list[tuple[Any, ...]]:
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
-        return list(cursor.fetchall())
+        return list(cursor.fetchall()) if cursor.description else []
     finally:
         conn.close()
 

@@ -10,13 +10,19 @@ Statements accord sends itself go straight to the driver's cursor, so they
 pass neither Django's execute wrappers nor its query log. The application's
 statements in a ``tpc.atomic`` block are watched by an execute wrapper that
 counts the ones that may write (anything but ``SELECT``, ``SHOW``,
-``EXPLAIN``, ``SET`` and savepoint statements): the MySQL participant's
-read-only optimisation trusts it (PostgreSQL asks the server instead).
+``EXPLAIN``, ``SET``, ``LISTEN``/``NOTIFY`` and savepoint statements). A
+count above zero saves the participant a question to the server; at zero the
+participant asks the server, because writes can bypass the wrapper
+(``cursor.callproc()``, a function called from a ``SELECT``, the raw driver
+connection).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import select
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,9 +60,12 @@ def database(alias: str) -> BaseDatabaseWrapper:
 
 
 _READ_ONLY = re.compile(
-    r"\s*(SELECT|SHOW|EXPLAIN|SET|SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT)\b",
+    r"\s*(SELECT|SHOW|EXPLAIN|SET|SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT"
+    r"|NOTIFY|LISTEN|UNLISTEN)\b",
     re.IGNORECASE,
 )
+#: An idle session unused for longer than this is pinged before the decision log reuses it.
+IDLE_PING = 10.0
 
 
 class DjangoSQLConnection:
@@ -72,6 +81,7 @@ class DjangoSQLConnection:
         self.vendor: str = wrapper.vendor
         self.owned = owned
         self._writes = 0
+        self._last_used = time.monotonic()
 
     def _raw(self) -> Any:
         self.wrapper.ensure_connection()
@@ -79,6 +89,7 @@ class DjangoSQLConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run *sql* on the driver's cursor; the rows it returned."""
+        self._last_used = time.monotonic()
         cursor = self._raw().cursor()
         try:
             with self.wrapper.wrap_database_errors:  # Django's exceptions, driver's as cause
@@ -130,6 +141,33 @@ class DjangoSQLConnection:
         """Close the session if this adapter opened it."""
         if self.owned:
             self.wrapper.close()
+
+    def usable(self) -> bool:
+        """Whether an idle session can still be used, without a round trip when recently used.
+
+        Anything readable on an idle session's socket means the server ended it
+        (or is about to: PostgreSQL sends its reason first); a session idle for
+        more than :data:`IDLE_PING` seconds is also pinged, for silent drops.
+        """
+        raw = self.wrapper.connection
+        if raw is None:
+            return False
+        try:
+            readable, _, _ = select.select([raw.fileno()], [], [], 0)
+        except (OSError, ValueError):  # closed already
+            return False
+        if readable:
+            return False
+        if time.monotonic() - self._last_used > IDLE_PING:
+            return bool(self.wrapper.is_usable())
+        return True
+
+    def abandon(self) -> None:
+        """End the session now, from any thread (a prepared MariaDB branch is then free)."""
+        raw = self.wrapper.connection
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()  # the driver's close: Django's would refuse another thread
 
 
 def fresh_connection(alias: str) -> DjangoSQLConnection:
