@@ -29,9 +29,11 @@ def _result(block: tpc.atomic) -> dict[str, Any]:
     }
 
 
-def write_slowly(item_id: int, aliases: list[str], sleep: float) -> dict[str, Any]:
+def write_slowly(
+    item_id: int, aliases: list[str], sleep: float, prepare_timeout: float | None = None
+) -> dict[str, Any]:
     """A block that writes on every alias, then works *sleep* seconds more before committing."""
-    block = tpc.atomic(*aliases)
+    block = tpc.atomic(*aliases, prepare_timeout=prepare_timeout)
     try:
         with block:
             for alias in aliases:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tpc_helpers import Worker
+from tpc_helpers import Worker, query
+
+from accord.testing.databases import PostgresDatabases, ScratchDatabase
+from accord.testing.postgres import PostgresServer
+from accord.testing.pytest_plugin import services
 
 
 def test_a_well_configured_project_passes(pg_maria: Worker) -> None:
@@ -75,3 +79,41 @@ def test_an_accord_setting_that_is_not_a_dict_is_reported(pg_pair: Worker) -> No
     messages = worker.run("checks", {"accord": ["TPC"]})
     assert [m.split(":")[0] for m in messages] == ["accord.E100"], messages
     assert "['TPC']" in messages[0]
+
+
+def test_a_postgresql_without_fsync_is_a_durability_warning(pg_pair: Worker) -> None:
+    server = PostgresServer(settings={"fsync": "off"})
+    databases = PostgresDatabases(1)
+    try:
+        with services():
+            server.start()
+            databases = PostgresDatabases(1, url=server.url)
+            (db,) = databases.create()
+        worker = Worker({"default": db.django_settings()}, {})
+        worker.needs_setup = True
+        messages = worker.run("checks", prefixes=["accord.W107"])
+    finally:
+        databases.drop()
+        server.close()
+    assert len(messages) == 1, messages
+    assert "PostgreSQL fsync is off" in messages[0]
+
+
+def test_a_non_transactional_table_in_a_mariadb_participant_is_a_warning(
+    pg_maria: Worker, mysql_database: ScratchDatabase
+) -> None:
+    pg_maria.run("write", item_id=1, aliases=["default", "maria"])  # sets the tables up
+    query(mysql_database, "CREATE TABLE counters (id INT) ENGINE=MyISAM")
+    messages = pg_maria.run("checks", prefixes=["accord.W109"])
+    assert len(messages) == 1, messages
+    assert "counters (MyISAM)" in messages[0]
+
+
+def test_a_zookeeper_log_without_credentials_is_a_warning(pg_pair: Worker) -> None:
+    worker = pg_pair.with_tpc(DECISION_LOG="zookeeper://127.0.0.1:1/accord/tpc")
+    messages = worker.run("checks", prefixes=["accord.W110"])
+    assert [m.split(":")[0] for m in messages] == ["accord.W110"]
+
+
+def test_the_shared_servers_of_the_tests_have_no_durability_warning(pg_maria: Worker) -> None:
+    assert pg_maria.run("checks", prefixes=["accord.W107", "accord.E108"]) == []
