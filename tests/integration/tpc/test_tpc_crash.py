@@ -148,3 +148,19 @@ def test_a_second_recovery_worker_steps_aside_while_one_holds_the_lock(
     assert report["locked_out"] is True
     assert report["resolutions"] == []
     assert len(accord_prepared(postgres_databases[1])) == 1
+
+
+def test_a_coordinator_paused_past_the_purge_of_its_fence_still_cannot_commit(
+    pg_pair: Worker, postgres_databases: Pair
+) -> None:
+    worker = pg_pair.with_tpc(DECISION_RETENTION=1)
+    proc = worker.start("write_expecting_error", {"pause_at": "after-prepare-1"}, item_id=1)
+    _wait_stopped(proc.pid)
+    assert {r["action"] for r in worker.run("recover")["resolutions"]} == {"rolled back"}
+    time.sleep(1.5)  # the abort record is now older than the retention
+    assert worker.run("recover")["purged"] == 1
+    os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=30)
+    assert '"error": "TransactionFenced"' in out, err
+    assert "purge horizon" in out
+    assert [item_ids(db) for db in postgres_databases] == [[], []]
