@@ -126,6 +126,7 @@ def _transaction(
 
 def test_last_resource_is_not_prepared_and_commits_after_the_log_row(journal: list[str]) -> None:
     _transaction(journal, True, True).commit()
+    # b is prepared first; then the row goes into a's transaction, which commits.
     assert journal == ["prepare b", "log commit in a", "commit a", "commit-prepared b"]
 
 

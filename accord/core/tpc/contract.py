@@ -62,6 +62,10 @@ class SQLConnection(Protocol):
     Optional: a ``usable() -> bool`` method, which the decision log calls
     before reusing its idle session (False: the session is replaced, as when
     the server ended it for idleness). Sessions without it are assumed usable.
+    And ``send(sql, params) -> Callable[[], int] | None``: send a statement
+    without waiting, the callable waits and returns how many rows it
+    returned (None: not supported); the coordinator uses it to run one step on
+    several databases at once from one thread.
     """
 
     vendor: str
@@ -123,7 +127,10 @@ class Participant(Protocol):
     ``rollback_prepared`` return False instead when the branch no longer
     exists (someone resolved it already).
 
-    Optional: ``resolved_as(doubt) -> "committed" | "rolled back" | None``,
+    Optional: ``start_prepare()`` and ``start_commit_prepared(branch)``, which
+    send the statement and return a callable that finishes the step as
+    ``prepare``/``commit_prepared`` would (or None: the caller then calls those);
+    and ``resolved_as(doubt) -> "committed" | "rolled back" | None``,
     how a branch that recovery saw prepared and then found gone was ended, if
     the server can tell (PostgreSQL can, from ``InDoubt.txid``). Recovery uses
     it to tell a branch resolved by hand against the decision (a hazard).

@@ -39,10 +39,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from accord.core.errors import BranchBusy, OutcomeUnknown, TransactionFenced, TransactionTimeout
+from accord.core.errors import OutcomeUnknown, TransactionFenced, TransactionTimeout
 from accord.core.plugins import notify
 from accord.core.tpc.contract import DecisionLog, Participant, error_code
-from accord.core.tpc.parallel import each
+from accord.core.tpc.parallel import overlapped
+from accord.core.tpc.phase_two import Reopen, commit_prepared
+from accord.core.tpc.steps import STEPS, add_step_listener, remove_step_listener, step
 from accord.core.tpc.xid import BranchXid, Xid, make_xid
 
 __all__ = [
@@ -54,30 +56,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("accord.tpc")
-
-#: The coordinator's steps, as passed to step listeners ("{n}" is 1-based).
-#: Recovery adds "recovery-scanned", after it listed the in-doubt branches.
-STEPS = (
-    "before-prepare",
-    "after-prepare-{n}",
-    "after-decision",
-    "after-commit-{n}",
-    "before-forget",
-)
-StepListener = Callable[[str, Xid], None]
-_step_listeners: list[StepListener] = []
-Reopen = Callable[[Participant], Participant]
-
-
-def add_step_listener(listener: StepListener) -> None:
-    """Call *listener(step, xid)* at every step of :data:`STEPS` (fault-injection tests)."""
-    _step_listeners.append(listener)
-
-
-def remove_step_listener(listener: StepListener) -> None:
-    """Stop calling *listener*; raises ``ValueError`` if it was not added."""
-    _step_listeners.remove(listener)
-
 
 #: Error codes meaning the session was lost: a commit may have happened or not.
 _CONNECTION_LOST = {2006, 2013, 2055, "57P01", "57P02", "57P03"}
@@ -91,10 +69,9 @@ def server_refused(exc: BaseException) -> bool:
     return not (isinstance(code, str) and code.startswith("08"))  # class 08: connection
 
 
-def step(name: str, xid: Xid) -> None:
-    """Tell the step listeners that *name* was reached for *xid*."""
-    for listener in list(_step_listeners):
-        listener(name, xid)
+@dataclass(frozen=True)
+class _Prepared:
+    participant: Participant
 
 
 @dataclass
@@ -245,15 +222,12 @@ class GlobalTransaction:
     def _prepare(
         self, to_prepare: list[Participant], last: Participant | None, readers: list[Participant]
     ) -> list[Participant]:
+        """Prepare *to_prepare*, all at once; on any failure roll everything back and re-raise."""
         step("before-prepare", self.xid)
-        numbered = list(enumerate(to_prepare, 1))
-
-        def prepare(item: tuple[int, Participant]) -> None:
-            item[1].prepare()
-            step(f"after-prepare-{item[0]}", self.xid)
-
-        outcomes = each(numbered, prepare)
-        prepared = [p for (_, p), out in zip(numbered, outcomes, strict=True) if out is None]
+        outcomes = overlapped(
+            list(enumerate(to_prepare, 1)), self._start_prepare, self._prepare_one
+        )
+        prepared = [out.participant for out in outcomes if isinstance(out, _Prepared)]
         failures = [out for out in outcomes if isinstance(out, BaseException)]
         if failures:
             others = [p for p in to_prepare if p not in prepared] + readers
@@ -261,9 +235,30 @@ class GlobalTransaction:
             raise failures[0]
         return prepared
 
+    def _start_prepare(self, item: tuple[int, Participant]) -> Callable[[], _Prepared] | None:
+        n, participant = item
+        start = getattr(participant, "start_prepare", None)
+        finish = start() if start is not None else None
+        if finish is None:
+            return None
+
+        def prepared() -> _Prepared:
+            finish()
+            step(f"after-prepare-{n}", self.xid)
+            return _Prepared(participant)
+
+        return prepared
+
+    def _prepare_one(self, item: tuple[int, Participant]) -> _Prepared:
+        n, participant = item
+        participant.prepare()
+        step(f"after-prepare-{n}", self.xid)
+        return _Prepared(participant)
+
     def _decide(
         self, prepared: list[Participant], last: Participant | None, readers: list[Participant]
     ) -> None:
+        """Make the decision durable: the log row, committed on its own or with *last*."""
         within = last.connection if last is not None else None
         try:
             self.log.log_commit(self.xid, self.aliases, within)
@@ -279,6 +274,8 @@ class GlobalTransaction:
             self._abort(prepared, [last, *readers] if last else readers)
             raise
         if last is not None:
+            # The row goes in only now, after every prepare: until this commit,
+            # recovery can fence the transaction without waiting on the row's lock.
             try:
                 last.commit_one_phase()
             except BaseException as exc:
@@ -314,59 +311,8 @@ class GlobalTransaction:
                 )
 
     def _phase_two(self, prepared: list[Participant]) -> tuple[list[str], list[str]]:
-        numbered = list(enumerate(prepared, 1))
-
-        def commit(item: tuple[int, Participant]) -> str:
-            n, participant = item
-            branch = self.branches[id(participant)]
-            try:
-                state = "committed" if participant.commit_prepared(branch) else "gone"
-            except Exception:  # the decision is durable: only forward from here
-                logger.info("commit of %s on %r failed; retrying", branch.gid, participant.alias)
-                state = self._commit_anew(participant, branch)
-            step(f"after-commit-{n}", self.xid)
-            return state
-
-        states = list(zip(prepared, each(numbered, commit), strict=True))
-        pending = [p.alias for p, state in states if state not in ("committed", "gone")]
-        gone = [p.alias for p, state in states if state == "gone"]
-        for alias in pending:
-            logger.warning(
-                "%s is committed, but its branch on %r could not be committed within %ss; "
-                "recovery will commit it (until then its writes are invisible)",
-                self.xid,
-                alias,
-                self.phase_two_timeout,
-            )
-        for alias in gone:
-            detail = (
-                "its prepared branch was gone before phase two could commit it: committed by "
-                "recovery or by an attempt whose reply was lost, or rolled back by hand"
-            )
-            logger.warning("%s on %r: %s", self.xid, alias, detail)
-            notify("accord_tpc_hazard", xid=str(self.xid), participant=alias, detail=detail)
-        return pending, gone
-
-    def _commit_anew(self, participant: Participant, branch: BranchXid) -> str:
-        """Commit *branch* from new sessions until done or the phase-two timeout; its state."""
-        if self.reopen is None:
-            return "pending"
-        deadline = time.monotonic() + self.phase_two_timeout
-        while True:
-            fresh: Participant | None = None
-            try:
-                fresh = self.reopen(participant)
-                return "committed" if fresh.commit_prepared(branch) else "gone"
-            except BranchBusy:
-                pass  # MariaDB has not yet noticed the old session is gone
-            except Exception:
-                logger.debug("retry of %s on %r failed", branch.gid, participant.alias)
-            finally:
-                if fresh is not None:
-                    fresh.connection.close()
-            if time.monotonic() >= deadline:
-                return "pending"
-            time.sleep(0.1)
+        branches = [(p, self.branches[id(p)]) for p in prepared]
+        return commit_prepared(self.xid, branches, self.reopen, self.phase_two_timeout)
 
     def _finish(
         self, outcome: str, pending: Sequence[str] = (), unconfirmed: Sequence[str] = ()

@@ -29,6 +29,7 @@ server cannot be asked, and every branch counts as a writer.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from accord.core.errors import BranchBusy, RecoveryError
 from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
@@ -83,6 +84,42 @@ class MySQLParticipant:
         self.connection.execute(f"XA PREPARE {self._xid()}")
         self.state = "prepared"
 
+    def start_prepare(self) -> Callable[[], None] | None:
+        """``XA END``, then send ``XA PREPARE``; a callable that waits for it (None: cannot)."""
+        send = getattr(self.connection, "send", None)
+        if send is None:
+            return None
+        self._end()
+        handle = send(f"XA PREPARE {self._xid()}")
+        if handle is None:
+            self.connection.execute(f"XA PREPARE {self._xid()}")
+            self.state = "prepared"
+            return lambda: None
+
+        def finish() -> None:
+            handle()
+            self.state = "prepared"
+
+        return finish
+
+    def start_commit_prepared(self, branch: BranchXid) -> Callable[[], bool] | None:
+        """Send ``XA COMMIT``; a callable that finishes it as :meth:`commit_prepared` would."""
+        send = getattr(self.connection, "send", None)
+        handle = send(f"XA COMMIT {branch.mysql_literal()}") if send is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> bool:
+            try:
+                handle()
+            except Exception as exc:
+                return self._refused("COMMIT", branch, exc)
+            if branch == self.branch:
+                self.state = "done"
+            return True
+
+        return finish
+
     def commit_one_phase(self) -> None:
         """``XA END`` then ``XA COMMIT ... ONE PHASE``."""
         self._end()
@@ -109,17 +146,21 @@ class MySQLParticipant:
         try:
             self.connection.execute(f"XA {verb} {branch.mysql_literal()}")
         except Exception as exc:
-            if error_code(exc) != _XAER_NOTA:
-                raise
-            if any(found.branch == branch for found in self.in_doubt()):
-                raise BranchBusy(
-                    f"XA {verb} of {branch.gid} on {self.alias!r} was refused while "
-                    "the session that prepared it is still connected; retry when it is gone"
-                ) from exc
-            return False
+            return self._refused(verb, branch, exc)
         if branch == self.branch:
             self.state = "done"
         return True
+
+    def _refused(self, verb: str, branch: BranchXid, exc: Exception) -> bool:
+        """False if the branch is gone; BranchBusy if its owner holds it; else re-raise."""
+        if error_code(exc) != _XAER_NOTA:
+            raise exc
+        if any(found.branch == branch for found in self.in_doubt()):
+            raise BranchBusy(
+                f"XA {verb} of {branch.gid} on {self.alias!r} was refused while "
+                "the session that prepared it is still connected; retry when it is gone"
+            ) from exc
+        return False
 
     def _check_sees_everything(self) -> None:
         text, read_only = self.connection.execute("SELECT VERSION(), @@global.read_only")[0]

@@ -24,6 +24,7 @@ prepared transaction keeps its row locks and holds back vacuum until resolved.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from accord.core.errors import PrepareFailed, RecoveryError
 from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
@@ -53,8 +54,7 @@ class PostgresParticipant:
         rows = self.connection.execute("SELECT txid_current_if_assigned() IS NOT NULL")
         return bool(rows[0][0])
 
-    def prepare(self) -> None:
-        """``PREPARE TRANSACTION``, after checking that a healthy transaction is open."""
+    def _prepare_sql(self) -> str:
         assert self.branch is not None, "begin() first"
         if not self.connection.in_transaction():
             raise PrepareFailed(
@@ -62,7 +62,23 @@ class PostgresParticipant:
                 "healthy transaction (autocommit on, or a statement failed); nothing was prepared"
             )
         # gids are made of [a-z0-9:_-] only (see xid.py), so quoting is safe.
-        self.connection.execute(f"PREPARE TRANSACTION '{self.branch.gid}'")
+        return f"PREPARE TRANSACTION '{self.branch.gid}'"
+
+    def prepare(self) -> None:
+        """``PREPARE TRANSACTION``, after checking that a healthy transaction is open."""
+        self.connection.execute(self._prepare_sql())
+
+    def start_prepare(self) -> Callable[[], None] | None:
+        """Send ``PREPARE TRANSACTION``; a callable that waits for it (None: cannot send)."""
+        send = getattr(self.connection, "send", None)
+        handle = send(self._prepare_sql()) if send is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> None:
+            handle()
+
+        return finish
 
     def commit_one_phase(self) -> None:
         """``COMMIT`` the active transaction."""
@@ -80,6 +96,24 @@ class PostgresParticipant:
     def rollback_prepared(self, branch: BranchXid) -> bool:
         """``ROLLBACK PREPARED``; False if the gid does not exist."""
         return self._finish("ROLLBACK", branch)
+
+    def start_commit_prepared(self, branch: BranchXid) -> Callable[[], bool] | None:
+        """Send ``COMMIT PREPARED`` (the session is idle: no transaction block); None: cannot."""
+        send = getattr(self.connection, "send", None)
+        handle = send(f"COMMIT PREPARED '{branch.gid}'") if send is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> bool:
+            try:
+                handle()
+            except Exception as exc:
+                if error_code(exc) == _UNDEFINED_OBJECT:
+                    return False
+                raise
+            return True
+
+        return finish
 
     def _finish(self, verb: str, branch: BranchXid) -> bool:
         try:

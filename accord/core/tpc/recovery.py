@@ -39,6 +39,7 @@ no harm anyway: every step is idempotent and the log arbitrates.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -56,10 +57,12 @@ from accord.core.tpc.contract import (
     Participant,
     Record,
 )
-from accord.core.tpc.coordinator import logger, step
+from accord.core.tpc.steps import step
 from accord.core.tpc.xid import Xid, parse_xid
 
 __all__ = ["RecoveryReport", "Resolution", "Scan", "outcome", "recover", "resolve", "scan"]
+
+logger = logging.getLogger("accord.tpc")
 
 _ATTENTION = {"failed", "hazard", "resolved elsewhere"}
 _BUSY_GRACE = 60.0  # seconds a live owner may keep a decided MariaDB branch before it alerts

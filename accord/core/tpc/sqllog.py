@@ -163,15 +163,15 @@ class SQLDecisionLog:
         """True for a session of the log's own database alias."""
         return connection.alias == self.alias
 
-    def _insert(
+    def _insert_sql(
         self,
         conn: SQLConnection,
         xid: Xid,
         decision: Decision,
         source: Source,
         participants: Sequence[str],
-    ) -> bool:
-        """Insert-if-absent the decision; whether this call inserted it.
+    ) -> tuple[str, list[Any]]:
+        """The insert-if-absent statement, returning the row when it inserted (not MySQL).
 
         A commit is inserted only while the xid is not older than the purge
         horizon, and durably on PostgreSQL whatever ``synchronous_commit`` says.
@@ -190,10 +190,24 @@ class SQLDecisionLog:
             f"WHERE {' AND '.join(where)}"
         )
         if postgres:
-            return bool(conn.execute(sql + " ON CONFLICT (xid) DO NOTHING RETURNING xid", params))
+            sql += " ON CONFLICT (xid) DO NOTHING RETURNING xid"
+        elif self._returning:
+            sql += " RETURNING xid"
+        return sql, params
+
+    def _insert(
+        self,
+        conn: SQLConnection,
+        xid: Xid,
+        decision: Decision,
+        source: Source,
+        participants: Sequence[str],
+    ) -> bool:
+        """Insert-if-absent the decision (:meth:`_insert_sql`); whether this call inserted it."""
+        sql, params = self._insert_sql(conn, xid, decision, source, participants)
         try:
-            if self._returning:
-                return bool(conn.execute(sql + " RETURNING xid", params))
+            if conn.vendor == "postgresql" or self._returning:
+                return bool(conn.execute(sql, params))
             conn.execute(sql, params)
             return bool(conn.execute("SELECT ROW_COUNT()")[0][0] == 1)
         except Exception as exc:
@@ -214,6 +228,11 @@ class SQLDecisionLog:
                 if self._insert(conn, xid, COMMIT, COORDINATOR, participants):
                     return
                 standing = self._lookup(conn, xid)
+        self._standing_commit(xid, standing)
+
+    @staticmethod
+    def _standing_commit(xid: Xid, standing: Record | None) -> None:
+        """Return if *standing* is a commit (an operator's); else raise TransactionFenced."""
         if standing is not None and standing.decision == COMMIT:
             return  # an operator decided commit first: the coordinator agrees
         if standing is None:

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 from test_tpc_crash import _wait_stopped
-from tpc_helpers import Worker, accord_prepared, item_ids, query
+from tpc_helpers import Worker, accord_prepared, item_ids, query, settled_recovery
 
 from accord.testing.databases import ScratchDatabase
 
@@ -69,7 +69,7 @@ def test_kill_with_an_xa_branch_prepared(
 ) -> None:
     aliases = ["default", "ledger", "maria"]
     pg_maria.killed("write", crash_at=step, item_id=1, aliases=aliases)
-    pg_maria.run("recover")
+    settled_recovery(pg_maria)
     expected = [1] if committed else []
     assert [item_ids(db) for db in (*postgres_databases, mysql_database)] == [expected] * 3
     assert not accord_prepared(mysql_database)

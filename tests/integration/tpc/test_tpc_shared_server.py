@@ -8,7 +8,15 @@ here use the same NODE (as two projects keeping the default would).
 from __future__ import annotations
 
 import pytest
-from tpc_helpers import DriverSession, Worker, accord_prepared, deployment, item_ids, mysql_connect
+from tpc_helpers import (
+    DriverSession,
+    Worker,
+    accord_prepared,
+    deployment,
+    item_ids,
+    mysql_connect,
+    settled_recovery,
+)
 
 from accord.core.tpc.sqllog import SQLDecisionLog
 from accord.testing.databases import ScratchDatabase
@@ -40,7 +48,7 @@ def test_recovery_leaves_another_deployments_committed_branch_alone(
     report = a.run("recover")
     assert report["resolutions"] == []
     assert len(accord_prepared(second_mysql_database)) == 1
-    report = b.run("recover")
+    report = settled_recovery(b)
     assert item_ids(postgres_databases[1]) == item_ids(second_mysql_database) == [1], report[
         "resolutions"
     ]
@@ -54,7 +62,7 @@ def test_recovery_leaves_another_deployments_undecided_branch_alone(
     b.killed("write", crash_at="after-prepare-1", item_id=1, aliases=["default", "maria"])
     assert a.run("recover")["resolutions"] == []
     assert len(accord_prepared(second_mysql_database)) == 1
-    b.run("recover")
+    settled_recovery(b)
     assert accord_prepared(second_mysql_database) == []
 
 

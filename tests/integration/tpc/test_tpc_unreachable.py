@@ -8,7 +8,7 @@ that only the scan can protect them.
 
 from __future__ import annotations
 
-from tpc_helpers import Worker, accord_prepared, item_ids, query, via_proxy
+from tpc_helpers import Worker, accord_prepared, item_ids, query, settled_recovery, via_proxy
 
 from accord.testing.databases import ScratchDatabase
 from accord.testing.faults import FaultProxy
@@ -35,7 +35,7 @@ def test_commit_record_is_kept_while_a_participant_refuses_connections(
         )
     assert "maria" in report["unreachable"]
     assert report["purged"] == 0
-    pg_maria.run("recover")
+    settled_recovery(pg_maria)
     assert item_ids(postgres_databases[0]) == item_ids(mysql_database) == [1]
     assert accord_prepared(mysql_database) == []
 
@@ -48,7 +48,7 @@ def test_commit_record_is_kept_when_the_scan_itself_fails(
         proxy.cut_before(b"XA RECOVER")
         via_proxy(pg_maria, "maria", proxy.port).with_tpc(DECISION_RETENTION=3600).run("recover")
         assert proxy.fired == 1
-    pg_maria.run("recover")
+    settled_recovery(pg_maria)
     assert item_ids(postgres_databases[0]) == item_ids(mysql_database) == [1]
 
 

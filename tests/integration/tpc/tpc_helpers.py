@@ -161,6 +161,17 @@ def accord_prepared(db: ScratchDatabase) -> list[str]:
     return [bytes(r[3]).decode("latin-1") for r in rows if int(r[0]) == 0x41434344]
 
 
+def settled_recovery(worker: Worker, timeout: float = 15.0) -> dict[str, Any]:
+    """Recover until no branch is "busy" (MariaDB may not have noticed a killed owner yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report: dict[str, Any] = worker.run("recover")
+        if not any(r["action"] == "busy" for r in report["resolutions"]):
+            return report
+        assert time.monotonic() < deadline, report
+        time.sleep(0.2)
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -98,6 +98,62 @@ class DjangoSQLConnection:
         finally:
             cursor.close()
 
+    def send(self, sql: str, params: Sequence[Any] = ()) -> Callable[[], int] | None:
+        """Send *sql* without waiting for its reply; a callable that waits and returns its rows.
+
+        The callable returns the number of rows the statement returned.
+
+        Lets the coordinator start the same step on several databases before
+        waiting for any (their round trips and fsyncs overlap), on one thread.
+        None when the driver cannot (psycopg 2): the caller then uses
+        :meth:`execute`. Errors are raised by the callable, as :meth:`execute`
+        raises them; the session must not be used before it is called.
+        """
+        self._last_used = time.monotonic()
+        raw = self._raw()
+        if self.vendor == "postgresql" and hasattr(raw, "pgconn") and hasattr(raw, "wait"):
+            return self._send_psycopg(raw, sql, params)
+        if self.vendor == "mysql" and hasattr(raw, "send_query"):
+            return self._send_mysqldb(raw, sql, params)
+        return None
+
+    def _send_psycopg(self, raw: Any, sql: str, params: Sequence[Any]) -> Callable[[], int]:
+        from psycopg import ClientCursor, errors, generators, pq
+
+        text = ClientCursor(raw).mogrify(sql, tuple(params)) if params else sql
+        encoding = raw.info.encoding
+        with self.wrapper.wrap_database_errors:
+            raw.pgconn.send_query(text.encode(encoding))
+            raw.wait(generators.send(raw.pgconn))
+
+        def finish() -> int:
+            rows = 0
+            with self.wrapper.wrap_database_errors:
+                for result in raw.wait(generators.fetch_many(raw.pgconn)):
+                    if result.status == pq.ExecStatus.FATAL_ERROR:
+                        raise errors.error_from_result(result, encoding=encoding)
+                    rows = result.ntuples
+            return rows
+
+        return finish
+
+    def _send_mysqldb(self, raw: Any, sql: str, params: Sequence[Any]) -> Callable[[], int]:
+        cursor = raw.cursor()
+        try:
+            text = cursor.mogrify(sql, tuple(params)) if params else sql
+        finally:
+            cursor.close()
+        with self.wrapper.wrap_database_errors:
+            raw.send_query(text.encode(raw.encoding) if isinstance(text, str) else text)
+
+        def finish() -> int:
+            with self.wrapper.wrap_database_errors:
+                raw.read_query_result()
+                result = raw.store_result()
+                return int(result.num_rows()) if result is not None else 0
+
+        return finish
+
     def execute_outside_transaction(self, sql: str) -> None:
         """Run *sql* with the driver in autocommit mode, then restore the mode."""
         raw = self._raw()
