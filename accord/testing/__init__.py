@@ -12,6 +12,8 @@ Everything here starts or checks a real service; nothing is faked.
 - :mod:`accord.testing.postgres`: :class:`PostgresServer`, a private cluster
   from the installed binaries, and :func:`two_phase_postgres_url`, which
   finds (or starts) a server able to prepare transactions.
+- :mod:`accord.testing.standby`: :class:`~accord.testing.standby.PostgresStandby`,
+  a streaming-replication hot standby of a private cluster.
 - :mod:`accord.testing.brokers`: :func:`check_amqp` for a RabbitMQ broker.
 - :mod:`accord.testing.faults`: :class:`~accord.testing.faults.FaultProxy`, a
   TCP proxy that cuts a connection before a request or between request and

@@ -88,9 +88,7 @@ def in_doubt_report(
         age = max(0.0, now - min(known))
         record = log.lookup(xid)
         if record is not None:
-            verb = "commit" if record.decision == COMMIT else "roll back"
-            waits = record.source == "coordinator" and record.decision == COMMIT and age < delay
-            next_step = f"{verb} {'after the recovery delay' if waits else 'on the next run'}"
+            next_step = f"{'commit' if record.decision == COMMIT else 'roll back'} on the next run"
         elif age < delay:
             next_step = f"wait for its coordinator, then roll back after {delay - age:.0f}s more"
         else:

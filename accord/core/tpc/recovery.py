@@ -13,9 +13,8 @@ Only branches of this log (their bqual carries the log's identity, see
 deployment's branches on a shared server are counted in
 :attr:`RecoveryReport.foreign` and left alone. For each global transaction:
 
-1. a recorded abort, or an operator's decision, is carried out on every branch
-   at once; a coordinator's commit is carried out once the branch is older
-   than *delay* (before that, its coordinator is committing it);
+1. a recorded decision (``commit`` or ``abort``, the coordinator's, a fence,
+   or an operator's) is carried out on every branch;
 2. without a decision, a transaction younger than *delay* is left alone (its
    coordinator may still be running); an older one is **fenced**: an abort
    record is inserted, which the coordinator's own commit insert can no
@@ -49,7 +48,6 @@ from accord.core.plugins import notify
 from accord.core.tpc.contract import (
     ABORT,
     COMMIT,
-    COORDINATOR,
     OPERATOR,
     RECOVERY,
     DecisionLog,
@@ -232,8 +230,6 @@ def resolve(
         if record.decision == COMMIT:
             reason = "its coordinator recorded commit first"
     else:
-        if record.source == COORDINATOR and record.decision == COMMIT and age < delay:
-            return _all(xid, branches, age, "in flight", "its coordinator is committing it")
         reason = _why(record)
     if dry_run:
         verb = "would commit" if record.decision == COMMIT else "would roll back"
