@@ -39,7 +39,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from accord.core.errors import OutcomeUnknown, TransactionFenced, TransactionTimeout
+from accord.core.errors import (
+    DecisionConflict,
+    OutcomeUnknown,
+    TransactionFenced,
+    TransactionTimeout,
+)
 from accord.core.plugins import notify
 from accord.core.tpc.contract import DecisionLog, Participant, error_code
 from accord.core.tpc.parallel import overlapped
@@ -259,6 +264,8 @@ class GlobalTransaction:
         self, prepared: list[Participant], last: Participant | None, readers: list[Participant]
     ) -> None:
         """Make the decision durable: the log row, committed on its own or with *last*."""
+        if last is not None and self._commit_within(prepared, last, readers):
+            return
         within = last.connection if last is not None else None
         try:
             self.log.log_commit(self.xid, self.aliases, within)
@@ -285,6 +292,31 @@ class GlobalTransaction:
                 # the local transaction, and the decision row in it, rolled back.
                 self._abort(prepared, readers)
                 raise
+
+    def _commit_within(
+        self, prepared: list[Participant], last: Participant, readers: list[Participant]
+    ) -> bool:
+        """The row and *last*'s commit in one round trip, if the log can; whether it did."""
+        commit_within = getattr(self.log, "commit_within", None)
+        if commit_within is None:
+            return False
+        try:
+            return bool(commit_within(self.xid, self.aliases, last.connection))
+        except TransactionFenced:
+            self._abort(prepared, [last, *readers])
+            raise
+        except DecisionConflict:
+            for participant in (last, *readers):  # the prepared ones are recovery's: commit
+                participant.rollback()
+            self._finish("in doubt")
+            raise
+        except BaseException as exc:
+            if not server_refused(exc):
+                raise self._unknown([last, *readers], exc) from exc
+            # The server answered with an error (e.g. a deferred constraint at COMMIT):
+            # the local transaction, and the decision row in it, rolled back.
+            self._abort(prepared, [last, *readers])
+            raise
 
     def _unknown(self, readers: list[Participant], exc: BaseException) -> OutcomeUnknown:
         for participant in readers:

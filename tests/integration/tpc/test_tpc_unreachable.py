@@ -69,6 +69,7 @@ def test_the_purge_scans_an_indexed_column(pg_maria: Worker, postgres_databases:
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'accord_tpc_decision'",
     )
     assert any("(created)" in definition for (definition,) in rows), rows
+    assert not any("pattern_ops" in definition for (definition,) in rows), rows  # no LIKE index
 
 
 def test_phase_two_reports_a_branch_resolved_by_hand_before_it_could_commit(

@@ -2,11 +2,29 @@
 
 ``source`` is nullable so that a coordinator of the previous version, still
 running during a rolling upgrade, can keep inserting its commit rows.
+
+On PostgreSQL, Django gives a ``CharField`` primary key a second index for
+``LIKE`` searches (``varchar_pattern_ops``); the log never searches by prefix,
+and that index costs every commit decision an index insert: it is dropped.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import migrations, models
+
+
+def drop_like_index(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'accord_tpc_decision' AND indexdef LIKE '%%varchar_pattern_ops%%'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
 
 
 class Migration(migrations.Migration):
@@ -19,6 +37,7 @@ class Migration(migrations.Migration):
             name="created",
             field=models.FloatField(db_index=True),
         ),
+        migrations.RunPython(drop_like_index, migrations.RunPython.noop),
         migrations.AddField(
             model_name="decision",
             name="source",

@@ -219,10 +219,13 @@ _local = threading.local()
 
 
 def decision_log(conf: TPCSettings) -> DecisionLog:
-    """This thread's decision log for *conf* (one per thread: it keeps a session)."""
-    cached = getattr(_local, "log", None)
-    if cached is not None and cached[0] == conf.decision_log:
-        return cached[1]  # type: ignore[no-any-return]
+    """This thread's decision log for *conf* (one per thread and log: it keeps a session)."""
+    logs: dict[str, DecisionLog] | None = getattr(_local, "logs", None)
+    if logs is None:
+        logs = _local.logs = {}
+    cached = logs.get(conf.decision_log)
+    if cached is not None:
+        return cached
     target = conf.decision_log
     if "://" in target:
         scheme = target.partition("://")[0].lower()
@@ -234,5 +237,5 @@ def decision_log(conf: TPCSettings) -> DecisionLog:
             f'ACCORD["TPC"]["DECISION_LOG"] = {conf.decision_log!r}: no plugin serves '
             f"{scheme!r}; accepted: a database alias, or a zookeeper:// URL"
         )
-    _local.log = (conf.decision_log, log)
+    logs[conf.decision_log] = log
     return log  # type: ignore[no-any-return]
