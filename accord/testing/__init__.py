@@ -12,8 +12,6 @@ Everything here starts or checks a real service; nothing is faked.
 - :mod:`accord.testing.postgres`: :class:`PostgresServer`, a private cluster
   from the installed binaries, and :func:`two_phase_postgres_url`, which
   finds (or starts) a server able to prepare transactions.
-- :mod:`accord.testing.standby`: :class:`~accord.testing.standby.PostgresStandby`,
-  a streaming-replication hot standby of a private cluster.
 - :mod:`accord.testing.brokers`: :func:`check_amqp` for a RabbitMQ broker.
 - :mod:`accord.testing.faults`: :class:`~accord.testing.faults.FaultProxy`, a
   TCP proxy that cuts a connection before a request or between request and
@@ -22,6 +20,8 @@ Everything here starts or checks a real service; nothing is faked.
   an event history shared between processes, and the invariant checks run
   on them.
 - :mod:`accord.testing.leftovers`: what a test session left behind.
+- :mod:`accord.testing.standby`: :class:`~accord.testing.standby.PostgresStandby`,
+  a streaming-replication hot standby of a private PostgreSQL cluster.
 - :mod:`accord.testing.pytest_plugin`: pytest fixtures built on the above.
 - :mod:`accord.testing.plugins`: register an accord plugin for one test.
 
