@@ -21,13 +21,13 @@ from accord.core.tpc.mysql import MySQLParticipant
 class MySQL8Session:
     vendor, alias = "mysql", "db"
 
-    def __init__(self, grants: list[str], read_only: int = 0) -> None:
-        self.grants, self.read_only = grants, read_only
+    def __init__(self, grants: list[str], read_only: int = 0, source: str = "") -> None:
+        self.grants, self.read_only, self.source = grants, read_only, source
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         answers: dict[str, list[tuple[Any, ...]]] = {
             "SELECT VERSION(), @@global.read_only": [("8.0.36", self.read_only)],
-            "SHOW SLAVE STATUS": [],
+            "SHOW SLAVE STATUS": [(self.source,)] if self.source else [],
             "SHOW GRANTS": [(g,) for g in self.grants],
             "XA RECOVER": [],
         }
@@ -48,4 +48,10 @@ def test_mysql_8_with_xa_recover_admin_is_scanned() -> None:
 def test_a_read_only_mysql_is_taken_for_a_replica() -> None:
     session = MySQL8Session(["GRANT ALL PRIVILEGES ON *.* TO u"], read_only=1)
     with pytest.raises(RecoveryError, match="read_only"):
+        MySQLParticipant(session, "db").in_doubt()  # type: ignore[arg-type]
+
+
+def test_a_replicating_mysql_is_taken_for_a_replica_even_when_writable() -> None:
+    session = MySQL8Session(["GRANT ALL PRIVILEGES ON *.* TO u"], source="primary:3306")
+    with pytest.raises(RecoveryError, match="SHOW SLAVE STATUS"):
         MySQLParticipant(session, "db").in_doubt()  # type: ignore[arg-type]

@@ -170,12 +170,14 @@ class MySQLParticipant:
                 "what replication applied, and resolving it there would make the replica "
                 "diverge; leave it out of RECOVERY_ALIASES and scan its primary"
             )
+        replicating: list[tuple[object, ...]] = []
         with contextlib.suppress(Exception):  # without REPLICATION CLIENT: read_only must do
-            if self.connection.execute("SHOW SLAVE STATUS"):
-                raise RecoveryError(
-                    f"database alias {self.alias!r} is a replica (SHOW SLAVE STATUS): leave it "
-                    "out of RECOVERY_ALIASES and scan its primary"
-                )
+            replicating = self.connection.execute("SHOW SLAVE STATUS")
+        if replicating:
+            raise RecoveryError(
+                f"database alias {self.alias!r} is a replica (SHOW SLAVE STATUS): leave it "
+                "out of RECOVERY_ALIASES and scan its primary"
+            )
         major = str(text).split(".")[0]
         if "mariadb" not in str(text).lower() and major.isdigit() and int(major) >= 8:
             grants = " ".join(str(r[0]) for r in self.connection.execute("SHOW GRANTS"))
