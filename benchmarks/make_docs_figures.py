@@ -10,7 +10,8 @@ fewer repeats, noisier figures; ``--out DIR`` to write elsewhere than
   made (and whether its targets were met);
 - ``docs/_static/ring-balance.png`` (by ``plot_ring_balance.py``);
 - ``docs/_static/tpc-latency.png``: the two-phase-commit latencies, drawn
-  from ``bench_tpc.py``'s table.
+  from ``bench_tpc.py``'s tables (plain commits against ``tpc.atomic`` for
+  2, 3 and 4 databases; and the ways of making the decision durable).
 
 The benchmarks start their own Redis servers and use the PostgreSQL and
 MariaDB servers of ``ACCORD_TEST_*`` (see docs/testing.rst). A benchmark that
@@ -31,7 +32,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BENCHES = ["bench_ring", "bench_cache", "bench_tpc", "bench_lock", "bench_celery"]
-_TPC_ROW = re.compile(r"^(one plain|two plain|tpc, separate log|tpc)\s+([\d.]+)\s", re.M)
+_TPC_SIZE = re.compile(r"^(\d)\s+([\d.]+)\s+([\d.]+)\s", re.M)
+_TPC_MODE = re.compile(r"^((?:tpc|two plain|one plain)[a-z ,]*?)\s{2,}([\d.]+)\s", re.M)
 
 
 def run_bench(name: str, quick: bool, out: Path) -> bool:
@@ -56,10 +58,18 @@ def run_bench(name: str, quick: bool, out: Path) -> bool:
 
 
 def tpc_tables(text: str) -> list[tuple[str, dict[str, float]]]:
-    """The (title, {mode: median ms}) tables of bench_tpc.py's output."""
+    """The (title, {row: median ms}) tables of bench_tpc.py's output.
+
+    The table of sizes gives rows ``"plain N"`` and ``"tpc N"``; the others
+    their modes, as printed.
+    """
     tables = []
     for block in re.split(r"\n\s*\n", text):
-        rows = {mode: float(ms) for mode, ms in _TPC_ROW.findall(block)}
+        rows: dict[str, float] = {}
+        for n, flat, tpc in _TPC_SIZE.findall(block):
+            rows[f"plain {n}"], rows[f"tpc {n}"] = float(flat), float(tpc)
+        if not rows:
+            rows = {mode.strip(): float(ms) for mode, ms in _TPC_MODE.findall(block)}
         if rows:
             tables.append((block.strip().splitlines()[0], rows))
     return tables

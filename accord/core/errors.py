@@ -29,8 +29,10 @@ failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
     └── TPCError                            anything about a two-phase commit
         ├── PrepareFailed                   a participant refused to prepare; all rolled back
         ├── TransactionFenced               recovery decided abort first; all rolled back
+        ├── TransactionTimeout              the block outran its prepare timeout; all rolled back
         ├── OutcomeUnknown                  the coordinator cannot tell yet; recovery will
         ├── AtomicBlockActive               tpc.atomic inside an atomic block of an alias
+        ├── DecisionConflict                a heuristic decision contradicts the recorded one
         └── RecoveryError                   recovery could not resolve a transaction
             └── BranchBusy                  the branch's owner session is still connected
 
@@ -46,6 +48,7 @@ __all__ = [
     "AtomicBlockActive",
     "BranchBusy",
     "ConfigurationError",
+    "DecisionConflict",
     "DuplicateTask",
     "EmptyRingError",
     "LockBackendError",
@@ -65,6 +68,7 @@ __all__ = [
     "TaskError",
     "TaskKeyError",
     "TransactionFenced",
+    "TransactionTimeout",
     "UnknownProviderError",
 ]
 
@@ -217,6 +221,18 @@ class TransactionFenced(TPCError):
         self.xid = xid
 
 
+class TransactionTimeout(TPCError):
+    """The block ran longer than its prepare timeout; every participant was rolled back.
+
+    Raised before anything is prepared, so no database holds the block's locks
+    any longer. ``xid`` names the transaction.
+    """
+
+    def __init__(self, message: str, *, xid: str = "") -> None:
+        super().__init__(message)
+        self.xid = xid
+
+
 class OutcomeUnknown(TPCError):
     """The outcome is not known yet (e.g. the acknowledgement was lost); recovery decides.
 
@@ -233,6 +249,16 @@ class AtomicBlockActive(TPCError):
 
     An outer ``transaction.atomic`` (or ``ATOMIC_REQUESTS``, or a ``TestCase``)
     would commit or roll back on its own, outside the global transaction.
+    """
+
+
+class DecisionConflict(TPCError):
+    """An operator's heuristic decision was refused: the log records the opposite one.
+
+    ``accord_recover --commit XID`` when the log records abort (or
+    ``--rollback`` when it records commit), or ``--commit`` of an undecided
+    transaction without ``--force``. The message says what is recorded, by
+    whom, and when; nothing was changed.
     """
 
 

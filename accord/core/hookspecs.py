@@ -255,19 +255,41 @@ def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> An
 
 @hookspec
 def accord_tpc_outcome(
-    xid: str, outcome: str, participants: Sequence[str], duration: float
+    xid: str, outcome: str, participants: Sequence[str], duration: float, pending: Sequence[str]
 ) -> None:
     """Observe the end of a global transaction.
 
-    Called by the coordinator once per ``tpc.atomic`` block, after phase two
-    (before ``on_commit`` callbacks run).
+    Called by the coordinator once per ``tpc.atomic`` block, however it ends:
+    after phase two (before ``on_commit`` callbacks run), after a rollback
+    (an exception in the block, a participant that failed to prepare, a
+    prepare timeout), when recovery fenced it, or when its outcome is unknown.
 
     :param xid: the global transaction id.
-    :param outcome: ``"committed"``, ``"rolled back"``, ``"one-phase"`` (at
-        most one participant wrote: committed without 2PC) or ``"in doubt"``
+    :param outcome: ``"committed"``, ``"one-phase"`` (at most one participant
+        wrote: committed without 2PC), ``"rolled back"``, ``"fenced"``
+        (recovery had recorded abort first: rolled back) or ``"in doubt"``
         (the decision may not be durable; left to recovery).
     :param participants: the aliases that took part.
     :param duration: seconds from entering the block to the end.
+    :param pending: the aliases whose prepared branch could not be committed
+        in phase two (``"committed"`` only): recovery will; until then their
+        writes are invisible and the block's ``on_commit`` callbacks did not run.
+    """
+
+
+@hookspec
+def accord_tpc_hazard(xid: str, participant: str, detail: str) -> None:
+    """Observe a branch that accord did not resolve itself and cannot vouch for.
+
+    Called by the coordinator when a prepared branch was gone before phase two
+    could commit it, and by recovery when a branch it saw prepared was ended
+    by someone else: against the decision (the server says so: PostgreSQL),
+    or in a way the server cannot tell (MySQL). Such a branch may have been
+    rolled back by hand while the others committed. Also logged at WARNING.
+
+    :param xid: the global transaction id.
+    :param participant: the alias of the branch.
+    :param detail: what was found, in words.
     """
 
 
@@ -282,5 +304,5 @@ def accord_tpc_in_doubt_resolved(xid: str, outcome: str, participant: str, age: 
     :param outcome: ``"committed"`` or ``"rolled back"``.
     :param participant: the alias whose branch was resolved.
     :param age: seconds since the branch was prepared (PostgreSQL), or since
-        its transaction began (MySQL, which does not record prepare time).
+        recovery first saw it (MySQL, which does not record prepare time).
     """

@@ -24,6 +24,8 @@ Everything here starts or checks a real service; nothing is faked.
   an event history shared between processes, and the invariant checks run
   on them.
 - :mod:`accord.testing.leftovers`: what a test session left behind.
+- :mod:`accord.testing.standby`: :class:`~accord.testing.standby.PostgresStandby`,
+  a streaming-replication hot standby of a private PostgreSQL cluster.
 - :mod:`accord.testing.pytest_plugin`: pytest fixtures built on the above.
 - :mod:`accord.testing.plugins`: register an accord plugin for one test.
 

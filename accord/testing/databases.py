@@ -55,6 +55,9 @@ class ScratchDatabase:
     port: int
     user: str
     password: str
+    #: A two-phase-commit node id unique to this scratch database (``ACCORD["TPC"]["NODE"]``):
+    #: the MySQL cleanup rolls back only the XA branches that carry it. Empty for PostgreSQL.
+    node: str = ""
 
     @property
     def url(self) -> str:
@@ -213,10 +216,16 @@ class MySQLDatabase(_Scratch):
     """One fresh, empty InnoDB database on a MariaDB/MySQL server that supports XA.
 
     :meth:`create` raises :class:`ServiceUnavailable` if mysqlclient is
-    missing, the server is unreachable, or InnoDB lacks XA. XA branches are
-    server-wide, not per database: the ones prepared after :meth:`create`
-    (not listed by ``XA RECOVER`` then) are the ones :meth:`reset` and
-    :meth:`drop` roll back, so do not share the server with another test run.
+    missing, the server is unreachable, or InnoDB lacks XA.
+
+    XA branches are server-wide, not per database, and nothing on the server
+    tells which database a prepared branch wrote to. So :meth:`reset` and
+    :meth:`drop` roll back only the branches that are provably this
+    database's: prepared after :meth:`create` (not listed by ``XA RECOVER``
+    then) **and** carrying :attr:`ScratchDatabase.node`, either as the node of
+    an accord xid (``accord:<node>:...``: set ``ACCORD["TPC"]["NODE"]`` to
+    it) or as the prefix of the gtrid of an XID you make yourself. Branches
+    of other test runs sharing the server are left alone.
     """
 
     def __init__(self, *, url: str | None = None, prefix: str = "accord_test"):
@@ -224,6 +233,7 @@ class MySQLDatabase(_Scratch):
         self.prefix = prefix
         self.database: ScratchDatabase | None = None
         self._xids_before: set[tuple[int, bytes, bytes]] = set()
+        self.node = f"t{secrets.token_hex(6)}"
 
     def _connect(self) -> Any:
         try:
@@ -278,10 +288,15 @@ class MySQLDatabase(_Scratch):
             self._xids_before = self._prepared_xids(cursor)
             name = _unique_name(self.prefix)
             cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-            self.database = dataclasses.replace(server, name=name)
+            self.database = dataclasses.replace(server, name=name, node=self.node)
         finally:
             conn.close()
         return self.database
+
+    def owns(self, gtrid: bytes) -> bool:
+        """Whether an XA branch with this gtrid is this database's (see the class)."""
+        node = self.node.encode("ascii")
+        return gtrid.startswith((node, b"accord:" + node + b":"))
 
     def _cleanup(self, cursor: Any, name: str) -> None:
         cursor.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s", (name,))
@@ -290,12 +305,14 @@ class MySQLDatabase(_Scratch):
                 cursor.execute(f"KILL {int(thread_id)}")
         # XA ROLLBACK of a branch fails (XAER_NOTA) while its owner is still connected.
         for format_id, gtrid, bqual in self._prepared_xids(cursor) - self._xids_before:
+            if not self.owns(gtrid):
+                continue  # another test run's, or another application's: never ours to end
             cursor.execute(f"XA ROLLBACK X'{gtrid.hex()}', X'{bqual.hex()}', {format_id}")
         cursor.execute("SET SESSION lock_wait_timeout = 10")
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
     def reset(self) -> None:
-        """Roll back XA branches prepared since :meth:`create`, then recreate the database empty.
+        """Roll back this database's XA branches (see the class), then recreate it empty.
 
         Raises :class:`ServiceUnavailable` if the server went away.
         """
@@ -310,7 +327,7 @@ class MySQLDatabase(_Scratch):
             conn.close()
 
     def drop(self) -> None:
-        """Roll back XA branches prepared since :meth:`create`, end its sessions, drop it."""
+        """Roll back this database's XA branches (see the class), end its sessions, drop it."""
         if self.database is None:
             return
         try:

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -224,30 +225,66 @@ def test_mysql_database_runs_an_xa_transaction(mysql_database: ScratchDatabase) 
         conn.close()
 
 
+def _prepare_xa_branch(db: ScratchDatabase, gtrid: str) -> Any:
+    """A connection to *db* owning a prepared XA branch *gtrid* (left connected)."""
+    import MySQLdb
+
+    conn = MySQLdb.connect(host=db.host, port=db.port, user=db.user, password=db.password)
+    cursor = conn.cursor()
+    cursor.execute(f"USE `{db.name}`")
+    cursor.execute("CREATE TABLE IF NOT EXISTS t (x int) ENGINE=InnoDB")
+    cursor.execute(f"XA START '{gtrid}'")
+    cursor.execute("INSERT INTO t VALUES (1)")
+    cursor.execute(f"XA END '{gtrid}'")
+    cursor.execute(f"XA PREPARE '{gtrid}'")
+    return conn
+
+
+def _xa_gtrids(db: ScratchDatabase) -> list[bytes]:
+    import MySQLdb
+
+    admin = MySQLdb.connect(host=db.host, port=db.port, user=db.user, password=db.password)
+    try:
+        cursor = admin.cursor()
+        cursor.execute("XA RECOVER")
+        return [bytes(row[3])[: int(row[1])] for row in cursor.fetchall()]
+    finally:
+        admin.close()
+
+
 def test_mysql_drop_rolls_back_branches_left_prepared() -> None:
     import MySQLdb
 
     scratch = MySQLDatabase()
     db = scratch.create()
-    conn = MySQLdb.connect(host=db.host, port=db.port, user=db.user, password=db.password)
-    cursor = conn.cursor()
-    cursor.execute(f"USE `{db.name}`")
-    cursor.execute("CREATE TABLE t (x int) ENGINE=InnoDB")
-    cursor.execute("XA START 'accord-left-over'")
-    cursor.execute("INSERT INTO t VALUES (1)")
-    cursor.execute("XA END 'accord-left-over'")
-    cursor.execute("XA PREPARE 'accord-left-over'")
     # The owner stays connected: drop() must end its session before XA ROLLBACK works.
+    _prepare_xa_branch(db, f"{db.node}-left-over")
     scratch.drop()
+    assert f"{db.node}-left-over".encode() not in _xa_gtrids(db)
     admin = MySQLdb.connect(host=db.host, port=db.port, user=db.user, password=db.password)
     try:
         check = admin.cursor()
-        check.execute("XA RECOVER")
-        assert all(b"accord-left-over" not in bytes(row[3]) for row in check.fetchall())
         check.execute("SHOW DATABASES LIKE %s", (db.name,))
         assert check.fetchall() == ()
     finally:
         admin.close()
+
+
+def test_mysql_cleanup_leaves_another_test_runs_branches_alone() -> None:
+    mine, theirs = MySQLDatabase(), MySQLDatabase()
+    mine.create()
+    other = theirs.create()
+    try:
+        # Prepared after mine.create(), as a concurrent run's branch would be.
+        owner = _prepare_xa_branch(other, f"accord:{other.node}:{'0' * 32}")
+        owner.close()  # detached: anyone could XA ROLLBACK it now
+        mine.reset()
+        mine.drop()
+        assert f"accord:{other.node}:{'0' * 32}".encode() in _xa_gtrids(other)
+    finally:
+        mine.drop()
+        theirs.drop()
+    assert f"accord:{other.node}:{'0' * 32}".encode() not in _xa_gtrids(other)
 
 
 def test_amqp_broker_url_accepts_a_kombu_connection(amqp_broker_url: str) -> None:

@@ -12,12 +12,20 @@ raises per branch). Users of Django want :mod:`accord.contrib.django.tpc`.
 :mod:`~accord.core.tpc.mysql`      XA participant (MySQL, MariaDB)
 :mod:`~accord.core.tpc.sqllog`     decision log in a SQL table (logging last resource)
 :mod:`~accord.core.tpc.zookeeper`  decision log in ZooKeeper
+:mod:`~accord.core.tpc.parallel`   prepares and commits on several databases at once
 :mod:`~accord.core.tpc.recovery`   :func:`recover`, :func:`outcome`
+:mod:`~accord.core.tpc.operator`   the in-doubt report, heuristic decisions by hand
 =================================  ==============================================
 """
 
-from accord.core.tpc.contract import DecisionLog, InDoubt, Participant, SQLConnection
+from accord.core.tpc.contract import DecisionLog, InDoubt, Participant, Record, SQLConnection
 from accord.core.tpc.coordinator import GlobalTransaction, Result
+from accord.core.tpc.operator import (
+    InDoubtReport,
+    InDoubtTransaction,
+    decide_by_hand,
+    in_doubt_report,
+)
 from accord.core.tpc.recovery import RecoveryReport, Resolution, outcome, recover
 from accord.core.tpc.xid import BranchXid, Xid, make_xid, parse_xid
 
@@ -26,12 +34,17 @@ __all__ = [
     "DecisionLog",
     "GlobalTransaction",
     "InDoubt",
+    "InDoubtReport",
+    "InDoubtTransaction",
     "Participant",
+    "Record",
     "RecoveryReport",
     "Resolution",
     "Result",
     "SQLConnection",
     "Xid",
+    "decide_by_hand",
+    "in_doubt_report",
     "make_xid",
     "outcome",
     "parse_xid",

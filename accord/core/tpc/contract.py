@@ -13,7 +13,7 @@ Third parties add databases by returning a :class:`Participant` from the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -22,9 +22,13 @@ from accord.core.tpc.xid import BranchXid, Xid
 __all__ = [
     "ABORT",
     "COMMIT",
+    "COORDINATOR",
+    "OPERATOR",
+    "RECOVERY",
     "DecisionLog",
     "InDoubt",
     "Participant",
+    "Record",
     "SQLConnection",
     "error_code",
 ]
@@ -32,6 +36,13 @@ __all__ = [
 Decision = Literal["commit", "abort"]
 COMMIT: Decision = "commit"
 ABORT: Decision = "abort"
+
+#: Who recorded a decision: the transaction's coordinator (its commit), recovery
+#: (an abort fence), or an operator (a heuristic decision, ``accord_recover --commit``).
+Source = Literal["coordinator", "recovery", "operator"]
+COORDINATOR: Source = "coordinator"
+RECOVERY: Source = "recovery"
+OPERATOR: Source = "operator"
 
 
 @runtime_checkable
@@ -44,8 +55,17 @@ class SQLConnection(Protocol):
     tells, from the driver, whether a transaction is open on the session.
     ``execute_outside_transaction`` runs a statement that must not be inside
     a transaction block, on a session whose transaction has ended.
-    ``wrote`` is True unless the adapter is sure nothing was written since
-    :meth:`reset_writes` (the read-only optimisation trusts it).
+    ``wrote`` is True when the adapter saw a statement that may write since
+    :meth:`reset_writes`; False is only a hint (the participant asks the
+    server before it trusts it).
+
+    Optional: a ``usable() -> bool`` method, which the decision log calls
+    before reusing its idle session (False: the session is replaced, as when
+    the server ended it for idleness). Sessions without it are assumed usable.
+    And ``send(sql, params) -> Callable[[], int] | None``: send a statement
+    without waiting, the callable waits and returns how many rows it
+    returned (None: not supported); the coordinator uses it to run one step on
+    several databases at once from one thread.
     """
 
     vendor: str
@@ -61,7 +81,7 @@ class SQLConnection(Protocol):
         """Whether the session has a healthy transaction open (driver's view)."""
 
     def wrote(self) -> bool:
-        """False only when nothing was written since :meth:`reset_writes`."""
+        """True when a statement that may write was sent since :meth:`reset_writes`."""
 
     def reset_writes(self) -> None:
         """Start counting writes afresh."""
@@ -72,10 +92,28 @@ class SQLConnection(Protocol):
 
 @dataclass(frozen=True)
 class InDoubt:
-    """A prepared branch found by recovery: its id, and since when it is prepared."""
+    """A prepared branch found by recovery.
+
+    ``prepared_at`` is when it was prepared (seconds since the epoch), or None
+    where the server does not tell (MySQL: recovery then counts from when it
+    first saw the branch). ``txid`` is the server's own id of the prepared
+    transaction where it has one that outlives it (PostgreSQL), so that how the
+    branch ended can be asked later.
+    """
 
     branch: BranchXid
-    prepared_at: float  # seconds since the epoch; the xid's start where the server does not tell
+    prepared_at: float | None
+    txid: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A decision as the log holds it: what, by whom, for which aliases, when (epoch seconds)."""
+
+    decision: Decision
+    source: Source = "coordinator"
+    participants: tuple[str, ...] = ()
+    created: float = 0.0
 
 
 @runtime_checkable
@@ -88,6 +126,14 @@ class Participant(Protocol):
     its own); they raise the driver's error, and ``commit_prepared`` /
     ``rollback_prepared`` return False instead when the branch no longer
     exists (someone resolved it already).
+
+    Optional: ``start_prepare()`` and ``start_commit_prepared(branch)``, which
+    send the statement and return a callable that finishes the step as
+    ``prepare``/``commit_prepared`` would (or None: the caller then calls those);
+    and ``resolved_as(doubt) -> "committed" | "rolled back" | None``,
+    how a branch that recovery saw prepared and then found gone was ended, if
+    the server can tell (PostgreSQL can, from ``InDoubt.txid``). Recovery uses
+    it to tell a branch resolved by hand against the decision (a hazard).
     """
 
     alias: str
@@ -97,7 +143,11 @@ class Participant(Protocol):
         """Start the branch's transaction; the session's first statement."""
 
     def wrote(self) -> bool:
-        """Whether the branch may have written anything (True when unsure)."""
+        """Whether the branch may have written anything (True when unsure).
+
+        Decided from what cannot miss a write: the server's view of the
+        transaction, or the adapter's count of writing statements when it saw one.
+        """
 
     def prepare(self) -> None:
         """Make the branch durable and able to commit later, or raise."""
@@ -115,23 +165,43 @@ class Participant(Protocol):
         """Roll back a prepared branch; False if it does not exist (any more)."""
 
     def in_doubt(self) -> list[InDoubt]:
-        """accord's prepared branches in this database (every node's)."""
+        """accord's prepared branches in this database (every node's and every log's).
+
+        Raises :class:`~accord.core.errors.RecoveryError` when the session
+        cannot see every prepared branch (MySQL 8 without ``XA_RECOVER_ADMIN``)
+        or the server is a replica: an empty list must mean "none".
+        """
 
 
 class DecisionLog(Protocol):
-    """Where the commit decision becomes durable (presumed abort: no row, no commit).
+    """Where the commit decision becomes durable (presumed abort: no record, no commit).
+
+    ``identity`` names the log (16 hex digits, random, kept in the log itself
+    and made on first use): it is written into every branch id, so that
+    recovery touches only the branches its own log decides.
 
     ``log_commit`` is the commit point. With ``within`` (a participant's
     session whose local transaction is still open), the record joins that
     transaction and becomes durable when it commits (logging last resource);
-    otherwise it is durable when ``log_commit`` returns. Both ``log_commit``
-    and ``log_abort`` are *insert-if-absent* on the xid, so the first one to
-    write wins: ``log_commit`` raises
-    :class:`~accord.core.errors.TransactionFenced` when an abort is already
-    recorded, ``log_abort`` returns the decision that won.
+    otherwise it is durable when ``log_commit`` returns, whatever the store's
+    default durability. Both ``log_commit`` and ``decide`` are
+    *insert-if-absent* on the xid, so the first one to write wins:
+    ``log_commit`` returns when a commit is recorded (its own, or an
+    operator's) and raises :class:`~accord.core.errors.TransactionFenced` when
+    an abort is, or when the xid is older than the purge horizon (its abort
+    record may have been purged); ``decide`` returns the record that stands.
+
+    ``purge`` deletes records made before ``older_than``, except those of
+    ``keep`` (xids with a prepared branch somewhere) and commit records naming
+    an alias not in ``scanned`` (its branch may still be prepared, unseen). It
+    first raises the purge horizon to ``horizon``, so that no coordinator can
+    later record commit for an xid that started before it.
     """
 
     url: str
+
+    def identity(self) -> str:
+        """The log's identity (16 hex digits), made and stored on first use."""
 
     def shares_transaction_with(self, connection: SQLConnection) -> bool:
         """Whether a record can be written inside *connection*'s transaction."""
@@ -141,17 +211,30 @@ class DecisionLog(Protocol):
     ) -> None:
         """Record the commit decision for *xid* (see the class)."""
 
-    def log_abort(self, xid: Xid, wait: float) -> Decision | None:
-        """Record abort unless a decision exists; return the winner, None if *wait* ran out."""
+    def decide(
+        self,
+        xid: Xid,
+        decision: Decision,
+        *,
+        source: Source,
+        participants: Sequence[str],
+        wait: float,
+    ) -> Record | None:
+        """Record *decision* unless one exists; the record that stands, None if *wait* ran out."""
 
-    def lookup(self, xid: Xid) -> Decision | None:
+    def lookup(self, xid: Xid) -> Record | None:
         """The recorded decision for *xid*, or None."""
 
-    def purge(self, older_than: float, keep: Sequence[Xid]) -> int:
-        """Delete records made before *older_than* (epoch seconds) except *keep*."""
+    def sightings(self, xids: Sequence[Xid]) -> dict[Xid, float]:
+        """When recovery first saw each of *xids* prepared (recording now for new ones)."""
+
+    def purge(
+        self, older_than: float, horizon: float, keep: Collection[Xid], scanned: Collection[str]
+    ) -> int:
+        """Delete old records (see the class); how many were deleted."""
 
     def recovery_lock(self) -> contextlib.AbstractContextManager[bool]:
-        """Hold the single-recovery-worker lock; yields False if another worker holds it."""
+        """Hold this log's single-recovery-worker lock; yields False if another worker holds it."""
 
 
 def error_code(exc: BaseException) -> str | int | None:

@@ -5,22 +5,31 @@ Failure behaviour first:
 * before the decision, any failure rolls back every participant and
   re-raises the original exception (a participant refusing to prepare, a
   session gone, a bug in the block);
+* a block that ran longer than its ``prepare_timeout`` is rolled back before
+  anything is prepared: :class:`~accord.core.errors.TransactionTimeout`;
 * recovery having recorded abort first raises
   :class:`~accord.core.errors.TransactionFenced`, after rolling back;
 * a failure while the decision itself is being made durable, when it cannot
   be told whether it was (the session was lost; an error the server
   answered with means it was not), raises :class:`~accord.core.errors.OutcomeUnknown`
   with the xid; prepared branches are left for recovery, which follows the log;
-* after the decision, phase two only moves forward: a branch that cannot be
-  committed now is left prepared for recovery and named in
-  :attr:`Result.pending`; no exception (the transaction *is* committed).
+* after the decision, phase two only moves forward: a branch whose commit
+  fails is retried on a new session (``reopen``) for up to
+  ``phase_two_timeout`` seconds; one still not committed is left prepared for
+  recovery and named in :attr:`Result.pending`, logged and told to observers;
+  no exception (the transaction *is* committed). A branch found gone before
+  it could be committed is named in :attr:`Result.unconfirmed` (a hazard if
+  someone rolled it back by hand).
 
 Nothing is committed anywhere before the commit decision is durable. With a
 decision log that can share a participant's transaction (the "logging last
 resource"), that participant is not prepared: the decision row is inserted in
-its own transaction, whose local commit is the commit point. Participants
-that wrote nothing are not prepared (they are rolled back at the end), and
-when only one participant wrote it commits in one phase with no log record.
+its own transaction, whose local commit is the commit point. The others are
+prepared in parallel, and committed in parallel. Participants that wrote
+nothing are not prepared (they commit after the others: a PostgreSQL
+``NOTIFY`` of theirs is sent then), and when only one participant wrote it
+commits in one phase with no log record. Every end, of every kind, is told to
+the ``accord_tpc_outcome`` observers.
 """
 
 from __future__ import annotations
@@ -30,9 +39,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from accord.core.errors import OutcomeUnknown, TransactionFenced
+from accord.core.errors import (
+    DecisionConflict,
+    OutcomeUnknown,
+    TransactionFenced,
+    TransactionTimeout,
+)
 from accord.core.plugins import notify
 from accord.core.tpc.contract import DecisionLog, Participant, error_code
+from accord.core.tpc.parallel import overlapped
+from accord.core.tpc.phase_two import Reopen, commit_prepared
+from accord.core.tpc.steps import STEPS, add_step_listener, remove_step_listener, step
 from accord.core.tpc.xid import BranchXid, Xid, make_xid
 
 __all__ = [
@@ -45,33 +62,11 @@ __all__ = [
 
 logger = logging.getLogger("accord.tpc")
 
-#: The coordinator's steps, as passed to step listeners ("{n}" is 1-based).
-STEPS = (
-    "before-prepare",
-    "after-prepare-{n}",
-    "after-decision",
-    "after-commit-{n}",
-    "before-forget",
-)
-StepListener = Callable[[str, Xid], None]
-_step_listeners: list[StepListener] = []
-
-
-def add_step_listener(listener: StepListener) -> None:
-    """Call *listener(step, xid)* at every step of :data:`STEPS` (fault-injection tests)."""
-    _step_listeners.append(listener)
-
-
-def remove_step_listener(listener: StepListener) -> None:
-    """Stop calling *listener*; raises ``ValueError`` if it was not added."""
-    _step_listeners.remove(listener)
-
-
 #: Error codes meaning the session was lost: a commit may have happened or not.
 _CONNECTION_LOST = {2006, 2013, 2055, "57P01", "57P02", "57P03"}
 
 
-def _server_refused(exc: BaseException) -> bool:
+def server_refused(exc: BaseException) -> bool:
     """True when the server answered with an error, so the commit did not happen."""
     code = error_code(exc)
     if code is None or code in _CONNECTION_LOST:
@@ -79,9 +74,9 @@ def _server_refused(exc: BaseException) -> bool:
     return not (isinstance(code, str) and code.startswith("08"))  # class 08: connection
 
 
-def _step(name: str, xid: Xid) -> None:
-    for listener in list(_step_listeners):
-        listener(name, xid)
+@dataclass(frozen=True)
+class _Prepared:
+    participant: Participant
 
 
 @dataclass
@@ -91,11 +86,15 @@ class Result:
     ``outcome`` is ``"committed"``, ``"one-phase"`` (at most one participant
     wrote; no prepare, no log) or ``"rolled back"``. ``pending`` names the
     aliases whose prepared branch could not be committed yet: recovery will.
+    ``unconfirmed`` names those whose branch was already gone when phase two
+    came to commit it: committed by recovery or by an attempt whose reply was
+    lost, or resolved by hand (accord cannot tell which).
     """
 
     xid: Xid
     outcome: str
     pending: list[str] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
 
 
 class GlobalTransaction:
@@ -103,17 +102,36 @@ class GlobalTransaction:
 
     Call :meth:`begin`, let the application work on the participants'
     sessions, then :meth:`commit` or :meth:`rollback` exactly once.
+
+    *reopen* gives a participant on a new session of the same database (the
+    old one is ended): phase two retries a failed commit with it.
+    *prepare_timeout* (seconds since construction) bounds how long the block
+    may run before prepare.
     """
 
-    def __init__(self, participants: Sequence[Participant], log: DecisionLog, node: str) -> None:
+    def __init__(
+        self,
+        participants: Sequence[Participant],
+        log: DecisionLog,
+        node: str,
+        *,
+        reopen: Reopen | None = None,
+        phase_two_timeout: float = 5.0,
+        prepare_timeout: float | None = None,
+    ) -> None:
+        self._started = time.monotonic()
         self.participants = list(participants)
         self.log = log
         self.xid = make_xid(node)
+        identity = log.identity()
         self.branches: dict[int, BranchXid] = {
-            id(p): self.xid.branch(n) for n, p in enumerate(self.participants, 1)
+            id(p): self.xid.branch(n, identity) for n, p in enumerate(self.participants, 1)
         }
         self.aliases = [p.alias for p in self.participants]
-        self._started = time.monotonic()
+        self.reopen = reopen
+        self.phase_two_timeout = phase_two_timeout
+        self.prepare_timeout = prepare_timeout
+        self._told = False  # observers are told of the end once
 
     def begin(self) -> None:
         """Start every branch; on failure roll back those started and re-raise."""
@@ -136,9 +154,21 @@ class GlobalTransaction:
     def commit(self) -> Result:
         """Commit everywhere or nowhere; see the module docstring for failures."""
         try:
+            return self._commit()
+        except TransactionFenced:
+            self._finish("fenced")
+            raise
+        except BaseException:
+            self._finish("rolled back")  # unless told otherwise already ("in doubt")
+            raise
+
+    def _commit(self) -> Result:
+        try:
+            self._check_timeout()
             writers = [p for p in self.participants if p.wrote()]
         except BaseException:
-            self.rollback()
+            for participant in self.participants:
+                participant.rollback()
             raise
         readers = [p for p in self.participants if p not in writers]
         if len(writers) <= 1:
@@ -148,24 +178,43 @@ class GlobalTransaction:
             readers.remove(last)
         prepared = self._prepare([p for p in writers if p is not last], last, readers)
         self._decide(prepared, last, readers)
-        _step("after-decision", self.xid)
-        for participant in readers:
-            participant.rollback()
-        pending = self._phase_two(prepared)
-        _step("before-forget", self.xid)
-        return self._finish("committed", pending)
+        step("after-decision", self.xid)
+        pending, unconfirmed = self._phase_two(prepared)
+        self._commit_readers(readers)
+        step("before-forget", self.xid)
+        return self._finish("committed", pending, unconfirmed)
+
+    def _check_timeout(self) -> None:
+        elapsed = time.monotonic() - self._started
+        if self.prepare_timeout is not None and elapsed > self.prepare_timeout:
+            raise TransactionTimeout(
+                f"{self.xid} ran {elapsed:.1f}s, longer than its prepare timeout "
+                f"({self.prepare_timeout}s); rolled back on every database before preparing",
+                xid=str(self.xid),
+            )
 
     def _commit_one_phase(self, writers: list[Participant], readers: list[Participant]) -> Result:
         try:
             for participant in writers:
                 participant.commit_one_phase()
-        except BaseException:
+        except BaseException as exc:
             for participant in readers:
                 participant.rollback()
+            if not server_refused(exc):  # as with a plain commit: it may have happened
+                self._finish("in doubt")
             raise
-        for participant in readers:
-            participant.rollback()  # read-only: as good as a commit, and cannot fail usefully
+        self._commit_readers(readers)
         return self._finish("one-phase")
+
+    def _commit_readers(self, readers: list[Participant]) -> None:
+        # A reader's commit changes no data; on PostgreSQL it sends the NOTIFYs
+        # it queued, now that every write is committed.
+        for participant in readers:
+            try:
+                participant.commit_one_phase()
+            except Exception:
+                participant.rollback()
+                logger.info("read-only branch of %s on %r did not commit", self.xid, exc_info=True)
 
     def _last_resource(
         self, writers: list[Participant], readers: list[Participant]
@@ -178,22 +227,45 @@ class GlobalTransaction:
     def _prepare(
         self, to_prepare: list[Participant], last: Participant | None, readers: list[Participant]
     ) -> list[Participant]:
-        _step("before-prepare", self.xid)
-        prepared: list[Participant] = []
-        for n, participant in enumerate(to_prepare, 1):
-            try:
-                participant.prepare()
-            except BaseException:
-                others = [p for p in to_prepare if p not in prepared] + readers
-                self._abort(prepared, [*others, last] if last else others)
-                raise
-            prepared.append(participant)
-            _step(f"after-prepare-{n}", self.xid)
+        """Prepare *to_prepare*, all at once; on any failure roll everything back and re-raise."""
+        step("before-prepare", self.xid)
+        outcomes = overlapped(
+            list(enumerate(to_prepare, 1)), self._start_prepare, self._prepare_one
+        )
+        prepared = [out.participant for out in outcomes if isinstance(out, _Prepared)]
+        failures = [out for out in outcomes if isinstance(out, BaseException)]
+        if failures:
+            others = [p for p in to_prepare if p not in prepared] + readers
+            self._abort(prepared, [*others, last] if last else others)
+            raise failures[0]
         return prepared
+
+    def _start_prepare(self, item: tuple[int, Participant]) -> Callable[[], _Prepared] | None:
+        n, participant = item
+        start = getattr(participant, "start_prepare", None)
+        finish = start() if start is not None else None
+        if finish is None:
+            return None
+
+        def prepared() -> _Prepared:
+            finish()
+            step(f"after-prepare-{n}", self.xid)
+            return _Prepared(participant)
+
+        return prepared
+
+    def _prepare_one(self, item: tuple[int, Participant]) -> _Prepared:
+        n, participant = item
+        participant.prepare()
+        step(f"after-prepare-{n}", self.xid)
+        return _Prepared(participant)
 
     def _decide(
         self, prepared: list[Participant], last: Participant | None, readers: list[Participant]
     ) -> None:
+        """Make the decision durable: the log row, committed on its own or with *last*."""
+        if last is not None and self._commit_within(prepared, last, readers):
+            return
         within = last.connection if last is not None else None
         try:
             self.log.log_commit(self.xid, self.aliases, within)
@@ -201,7 +273,7 @@ class GlobalTransaction:
             self._abort(prepared, [last, *readers] if last else readers)
             raise
         except BaseException as exc:
-            if last is None and not _server_refused(exc):
+            if last is None and not server_refused(exc):
                 # A separate log may have stored the row before the session failed.
                 raise self._unknown(readers, exc) from exc
             # Refused by the server, or inside the last resource's transaction:
@@ -209,15 +281,42 @@ class GlobalTransaction:
             self._abort(prepared, [last, *readers] if last else readers)
             raise
         if last is not None:
+            # The row goes in only now, after every prepare: until this commit,
+            # recovery can fence the transaction without waiting on the row's lock.
             try:
                 last.commit_one_phase()
             except BaseException as exc:
-                if not _server_refused(exc):
+                if not server_refused(exc):
                     raise self._unknown(readers, exc) from exc
                 # The server answered with an error (e.g. a deferred constraint):
                 # the local transaction, and the decision row in it, rolled back.
                 self._abort(prepared, readers)
                 raise
+
+    def _commit_within(
+        self, prepared: list[Participant], last: Participant, readers: list[Participant]
+    ) -> bool:
+        """The row and *last*'s commit in one round trip, if the log can; whether it did."""
+        commit_within = getattr(self.log, "commit_within", None)
+        if commit_within is None:
+            return False
+        try:
+            return bool(commit_within(self.xid, self.aliases, last.connection))
+        except TransactionFenced:
+            self._abort(prepared, [last, *readers])
+            raise
+        except DecisionConflict:
+            for participant in (last, *readers):  # the prepared ones are recovery's: commit
+                participant.rollback()
+            self._finish("in doubt")
+            raise
+        except BaseException as exc:
+            if not server_refused(exc):
+                raise self._unknown([last, *readers], exc) from exc
+            # The server answered with an error (e.g. a deferred constraint at COMMIT):
+            # the local transaction, and the decision row in it, rolled back.
+            self._abort(prepared, [last, *readers])
+            raise
 
     def _unknown(self, readers: list[Participant], exc: BaseException) -> OutcomeUnknown:
         for participant in readers:
@@ -243,28 +342,22 @@ class GlobalTransaction:
                     exc_info=True,
                 )
 
-    def _phase_two(self, prepared: list[Participant]) -> list[str]:
-        pending = []
-        for n, participant in enumerate(prepared, 1):
-            try:
-                participant.commit_prepared(self.branches[id(participant)])
-            except Exception:  # the decision is durable: only recovery may finish it now
-                logger.warning(
-                    "commit of prepared branch of %s on %r failed; recovery will commit it",
-                    self.xid,
-                    participant.alias,
-                    exc_info=True,
-                )
-                pending.append(participant.alias)
-            _step(f"after-commit-{n}", self.xid)
-        return pending
+    def _phase_two(self, prepared: list[Participant]) -> tuple[list[str], list[str]]:
+        branches = [(p, self.branches[id(p)]) for p in prepared]
+        return commit_prepared(self.xid, branches, self.reopen, self.phase_two_timeout)
 
-    def _finish(self, outcome: str, pending: Sequence[str] = ()) -> Result:
+    def _finish(
+        self, outcome: str, pending: Sequence[str] = (), unconfirmed: Sequence[str] = ()
+    ) -> Result:
+        if self._told:
+            return Result(self.xid, outcome, list(pending), list(unconfirmed))
+        self._told = True
         notify(
             "accord_tpc_outcome",
             xid=str(self.xid),
             outcome=outcome,
             participants=list(self.aliases),
             duration=time.monotonic() - self._started,
+            pending=list(pending),
         )
-        return Result(self.xid, outcome, list(pending))
+        return Result(self.xid, outcome, list(pending), list(unconfirmed))

@@ -7,18 +7,31 @@ refuses with ``XAER_NOTA`` although ``XA RECOVER`` lists the branch: MariaDB
 lets no other session finish a prepared branch while its owner session is
 still connected (recovery retries it once the owner is gone).
 
+:meth:`~MySQLParticipant.in_doubt` raises :class:`~accord.core.errors.RecoveryError`
+when ``XA RECOVER`` cannot show every branch (MySQL 8 without
+``XA_RECOVER_ADMIN`` shows only the session's own) or the server is a replica
+(``read_only``, or replication configured): an empty answer must mean none.
+
 ``XA START`` must be the session's first statement of the transaction. None of
 the MySQL drivers implement the DB-API ``tpc_*`` calls, so this speaks SQL,
-with ids as hex literals. MySQL reports no prepare time: a branch's age is
-taken from its xid's start time. Prepared branches survive a disconnect on
-MariaDB >= 10.5 and MySQL >= 5.7.7 only (the system check says so).
+with ids as hex literals. MySQL reports no prepare time (``prepared_at`` is
+None: recovery counts a branch's age from when it first saw it). Prepared
+branches survive a disconnect on MariaDB >= 10.5 and MySQL >= 5.7.7 only (the
+system check says so).
+
+Whether the branch wrote: a statement the adapter counted as a write says yes
+at once; otherwise the server is asked (``information_schema.INNODB_TRX``
+``trx_rows_modified``), so writes the adapter did not see (``callproc``, the
+raw driver connection) are not missed. Without the ``PROCESS`` privilege the
+server cannot be asked, and every branch counts as a writer.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
-from accord.core.errors import BranchBusy
+from accord.core.errors import BranchBusy, RecoveryError
 from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
 from accord.core.tpc.xid import BranchXid, parse_mysql_xid
 
@@ -48,8 +61,17 @@ class MySQLParticipant:
         self.connection.reset_writes()
 
     def wrote(self) -> bool:
-        """The adapter's view: True unless only reads were sent since ``begin``."""
-        return self.connection.wrote()
+        """A write statement was seen, or the server says the transaction modified rows."""
+        if self.connection.wrote():
+            return True
+        try:
+            rows = self.connection.execute(
+                "SELECT trx_rows_modified FROM information_schema.INNODB_TRX "
+                "WHERE trx_mysql_thread_id = CONNECTION_ID()"
+            )
+        except Exception:  # no PROCESS privilege: cannot tell, so it may have written
+            return True
+        return bool(rows) and int(rows[0][0]) > 0
 
     def _end(self) -> None:
         if self.state == "active":
@@ -61,6 +83,42 @@ class MySQLParticipant:
         self._end()
         self.connection.execute(f"XA PREPARE {self._xid()}")
         self.state = "prepared"
+
+    def start_prepare(self) -> Callable[[], None] | None:
+        """``XA END``, then send ``XA PREPARE``; a callable that waits for it (None: cannot)."""
+        send = getattr(self.connection, "send", None)
+        if send is None:
+            return None
+        self._end()
+        handle = send(f"XA PREPARE {self._xid()}")
+        if handle is None:
+            self.connection.execute(f"XA PREPARE {self._xid()}")
+            self.state = "prepared"
+            return lambda: None
+
+        def finish() -> None:
+            handle()
+            self.state = "prepared"
+
+        return finish
+
+    def start_commit_prepared(self, branch: BranchXid) -> Callable[[], bool] | None:
+        """Send ``XA COMMIT``; a callable that finishes it as :meth:`commit_prepared` would."""
+        send = getattr(self.connection, "send", None)
+        handle = send(f"XA COMMIT {branch.mysql_literal()}") if send is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> bool:
+            try:
+                handle()
+            except Exception as exc:
+                return self._refused("COMMIT", branch, exc)
+            if branch == self.branch:
+                self.state = "done"
+            return True
+
+        return finish
 
     def commit_one_phase(self) -> None:
         """``XA END`` then ``XA COMMIT ... ONE PHASE``."""
@@ -88,20 +146,51 @@ class MySQLParticipant:
         try:
             self.connection.execute(f"XA {verb} {branch.mysql_literal()}")
         except Exception as exc:
-            if error_code(exc) != _XAER_NOTA:
-                raise
-            if any(found.branch == branch for found in self.in_doubt()):
-                raise BranchBusy(
-                    f"XA {verb} of {branch.gid} on {self.alias!r} was refused while "
-                    "the session that prepared it is still connected; retry when it is gone"
-                ) from exc
-            return False
+            return self._refused(verb, branch, exc)
         if branch == self.branch:
             self.state = "done"
         return True
 
+    def _refused(self, verb: str, branch: BranchXid, exc: Exception) -> bool:
+        """False if the branch is gone; BranchBusy if its owner holds it; else re-raise."""
+        if error_code(exc) != _XAER_NOTA:
+            raise exc
+        if any(found.branch == branch for found in self.in_doubt()):
+            raise BranchBusy(
+                f"XA {verb} of {branch.gid} on {self.alias!r} was refused while "
+                "the session that prepared it is still connected; retry when it is gone"
+            ) from exc
+        return False
+
+    def _check_sees_everything(self) -> None:
+        text, read_only = self.connection.execute("SELECT VERSION(), @@global.read_only")[0]
+        if int(read_only):
+            raise RecoveryError(
+                f"database alias {self.alias!r} is read_only (a replica?): its XA RECOVER lists "
+                "what replication applied, and resolving it there would make the replica "
+                "diverge; leave it out of RECOVERY_ALIASES and scan its primary"
+            )
+        replicating: list[tuple[object, ...]] = []
+        with contextlib.suppress(Exception):  # without REPLICATION CLIENT: read_only must do
+            replicating = self.connection.execute("SHOW SLAVE STATUS")
+        if replicating:
+            raise RecoveryError(
+                f"database alias {self.alias!r} is a replica (SHOW SLAVE STATUS): leave it "
+                "out of RECOVERY_ALIASES and scan its primary"
+            )
+        major = str(text).split(".")[0]
+        if "mariadb" not in str(text).lower() and major.isdigit() and int(major) >= 8:
+            grants = " ".join(str(r[0]) for r in self.connection.execute("SHOW GRANTS"))
+            if "XA_RECOVER_ADMIN" not in grants and "ALL PRIVILEGES ON *.*" not in grants:
+                raise RecoveryError(
+                    f"database alias {self.alias!r}: the user lacks XA_RECOVER_ADMIN, so "
+                    "XA RECOVER shows only its own session's branches; GRANT "
+                    "XA_RECOVER_ADMIN ON *.* to it"
+                )
+
     def in_doubt(self) -> list[InDoubt]:
         """accord's prepared branches on this server (``XA RECOVER`` is server-wide)."""
+        self._check_sees_everything()
         found = []
         for format_id, gtrid_length, bqual_length, data in self.connection.execute("XA RECOVER"):
             raw = data.encode("latin-1") if isinstance(data, str) else bytes(data)
@@ -109,5 +198,5 @@ class MySQLParticipant:
             bqual = raw[gtrid_length : gtrid_length + bqual_length]
             branch = parse_mysql_xid(int(format_id), gtrid, bqual)
             if branch is not None:
-                found.append(InDoubt(branch, branch.xid.started))
+                found.append(InDoubt(branch, None))
         return found

@@ -6,16 +6,27 @@ healthy transaction (PostgreSQL would only warn in autocommit mode and
 prepare nothing, or roll back an aborted transaction); otherwise the driver's
 error propagates. ``commit_prepared``/``rollback_prepared`` return False when
 the gid does not exist (any more): someone resolved it already.
+:meth:`~PostgresParticipant.in_doubt` raises
+:class:`~accord.core.errors.RecoveryError` on a standby (it cannot resolve
+anything; its primary's alias must be scanned instead).
 
-Needs ``max_prepared_transactions > 0`` on the server. A prepared
-transaction keeps its row locks and holds back vacuum until resolved.
+Whether the branch wrote: a statement the adapter counted as a write says
+yes at once; otherwise the server is asked (``txid_current_if_assigned()``),
+so writes it did not see (a function called from a ``SELECT``, ``callproc``,
+the raw driver connection) are not missed. A branch that only ran ``NOTIFY``
+has no transaction id: it is committed after the decision, as a reader.
+
+Needs ``max_prepared_transactions > 0`` on the server. ``PREPARE TRANSACTION``
+and ``COMMIT PREPARED`` flush the WAL whatever ``synchronous_commit`` says. A
+prepared transaction keeps its row locks and holds back vacuum until resolved.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
-from accord.core.errors import PrepareFailed
+from accord.core.errors import PrepareFailed, RecoveryError
 from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
 from accord.core.tpc.xid import BranchXid, parse_gid
 
@@ -37,12 +48,13 @@ class PostgresParticipant:
         self.branch = branch
 
     def wrote(self) -> bool:
-        """Whether the transaction holds a transaction id (assigned on its first write)."""
+        """A write statement was seen, or the transaction holds an id (assigned on a write)."""
+        if self.connection.wrote():
+            return True
         rows = self.connection.execute("SELECT txid_current_if_assigned() IS NOT NULL")
         return bool(rows[0][0])
 
-    def prepare(self) -> None:
-        """``PREPARE TRANSACTION``, after checking that a healthy transaction is open."""
+    def _prepare_sql(self) -> str:
         assert self.branch is not None, "begin() first"
         if not self.connection.in_transaction():
             raise PrepareFailed(
@@ -50,7 +62,23 @@ class PostgresParticipant:
                 "healthy transaction (autocommit on, or a statement failed); nothing was prepared"
             )
         # gids are made of [a-z0-9:_-] only (see xid.py), so quoting is safe.
-        self.connection.execute(f"PREPARE TRANSACTION '{self.branch.gid}'")
+        return f"PREPARE TRANSACTION '{self.branch.gid}'"
+
+    def prepare(self) -> None:
+        """``PREPARE TRANSACTION``, after checking that a healthy transaction is open."""
+        self.connection.execute(self._prepare_sql())
+
+    def start_prepare(self) -> Callable[[], None] | None:
+        """Send ``PREPARE TRANSACTION``; a callable that waits for it (None: cannot send)."""
+        send = getattr(self.connection, "send", None)
+        handle = send(self._prepare_sql()) if send is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> None:
+            handle()
+
+        return finish
 
     def commit_one_phase(self) -> None:
         """``COMMIT`` the active transaction."""
@@ -69,6 +97,24 @@ class PostgresParticipant:
         """``ROLLBACK PREPARED``; False if the gid does not exist."""
         return self._finish("ROLLBACK", branch)
 
+    def start_commit_prepared(self, branch: BranchXid) -> Callable[[], bool] | None:
+        """Send ``COMMIT PREPARED`` (the session is idle: no transaction block); None: cannot."""
+        send = getattr(self.connection, "send", None)
+        handle = send(f"COMMIT PREPARED '{branch.gid}'") if send is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> bool:
+            try:
+                handle()
+            except Exception as exc:
+                if error_code(exc) == _UNDEFINED_OBJECT:
+                    return False
+                raise
+            return True
+
+        return finish
+
     def _finish(self, verb: str, branch: BranchXid) -> bool:
         try:
             self.connection.execute_outside_transaction(f"{verb} PREPARED '{branch.gid}'")
@@ -79,14 +125,33 @@ class PostgresParticipant:
         return True
 
     def in_doubt(self) -> list[InDoubt]:
-        """accord's prepared transactions in this database, with their prepare time."""
+        """accord's prepared transactions in this database, with prepare time and xid."""
+        if self.connection.execute("SELECT pg_is_in_recovery()")[0][0]:
+            raise RecoveryError(
+                f"database alias {self.alias!r} is a PostgreSQL standby (pg_is_in_recovery()): "
+                "it cannot resolve prepared transactions; leave it out of RECOVERY_ALIASES "
+                "and scan its primary"
+            )
         rows = self.connection.execute(
-            "SELECT gid, extract(epoch FROM prepared) FROM pg_prepared_xacts "
+            "SELECT gid, extract(epoch FROM prepared), transaction::text FROM pg_prepared_xacts "
             "WHERE database = current_database() AND gid LIKE 'accord:%%'"
         )
         found = []
-        for gid, prepared in rows:
+        for gid, prepared, txid in rows:
             branch = parse_gid(gid)
             if branch is not None:
-                found.append(InDoubt(branch, float(prepared)))
+                found.append(InDoubt(branch, float(prepared), str(txid)))
         return found
+
+    def resolved_as(self, doubt: InDoubt) -> str | None:
+        """``"committed"``/``"rolled back"`` for a branch gone since *doubt* was read, if known."""
+        if doubt.txid is None:
+            return None
+        xmax = int(
+            self.connection.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())")[0][0]
+        )
+        full = (xmax >> 32 << 32) | int(doubt.txid)  # the 32-bit xid in the current epoch
+        if full >= xmax:
+            full -= 1 << 32
+        status = self.connection.execute("SELECT txid_status(%s)", (full,))[0][0]
+        return {"committed": "committed", "aborted": "rolled back"}.get(str(status))

@@ -9,16 +9,22 @@ cannot touch a prepared transaction that some other software owns.
 The format::
 
     global id (MySQL gtrid)   accord:<node>:<12 hex: start, ms since epoch><20 hex: random>
-    branch qualifier (bqual)  the branch number, 1-based, in decimal
+    branch qualifier (bqual)  <log: 16 hex>:<branch number, 1-based, decimal>
     PostgreSQL gid            <global id>:<bqual>
     MySQL formatID            FORMAT_ID (0x41434344, "ACCD")
 
 The global id is at most 7 + 24 + 1 + 32 = 64 bytes (MySQL's gtrid limit);
-the gid adds at most 4 (PostgreSQL accepts 199). The gid carries the branch
-because ``pg_prepared_xacts`` is per cluster: two databases of one server
-cannot prepare the same gid. The node id lets several deployments share
-servers, each recovering only its own transactions; the start time tells
-recovery how old a branch is on servers that do not record it (MySQL).
+the bqual at most 20 (MySQL accepts 64), the gid at most 85 (PostgreSQL
+accepts 199). The gid carries the branch because ``pg_prepared_xacts`` is per
+cluster: two databases of one server cannot prepare the same gid.
+
+``log`` is the identity of the decision log that decides the transaction
+(:meth:`~accord.core.tpc.contract.DecisionLog.identity`: 64 random bits kept
+in the log itself). It is what makes a branch provably a deployment's own:
+MariaDB's ``XA RECOVER`` lists every branch of the server, and two
+deployments on one server may well use the same node id; they cannot have
+the same log. Recovery touches only branches of its own log. The node id says
+which coordinator began the transaction (``RECOVER_NODES``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from accord.core.errors import ConfigurationError
 
 __all__ = [
     "FORMAT_ID",
+    "LOG_ID_LENGTH",
     "PREFIX",
     "BranchXid",
     "Xid",
@@ -45,9 +52,12 @@ __all__ = [
 PREFIX = "accord"
 #: MySQL/MariaDB ``formatID`` of every accord branch ("ACCD"; must be < 2**31).
 FORMAT_ID = 0x41434344
+#: Hex digits of a decision log's identity.
+LOG_ID_LENGTH = 16
 _NODE_RE = re.compile(r"[a-z0-9_-]{1,24}")
+_LOG_RE = re.compile(r"[0-9a-f]{16}")
 _XID_RE = re.compile(r"accord:([a-z0-9_-]{1,24}):([0-9a-f]{12})([0-9a-f]{20})")
-_GID_RE = re.compile(r"(accord:[a-z0-9_-]{1,24}:[0-9a-f]{32}):([1-9][0-9]{0,2})")
+_GID_RE = re.compile(r"(accord:[a-z0-9_-]{1,24}:[0-9a-f]{32}):([0-9a-f]{16}):([1-9][0-9]{0,2})")
 
 
 @dataclass(frozen=True, order=True)
@@ -66,22 +76,30 @@ class Xid:
         """When the transaction began, in seconds since the epoch."""
         return self.started_ms / 1000.0
 
-    def branch(self, number: int) -> BranchXid:
-        """The id of branch *number* (1-based), one per participant."""
-        return BranchXid(self, number)
+    def branch(self, number: int, log: str) -> BranchXid:
+        """The id of branch *number* (1-based, one per participant) decided by log *log*.
+
+        Raises :class:`ConfigurationError` for a log identity that is not 16 hex digits.
+        """
+        if not _LOG_RE.fullmatch(log):
+            raise ConfigurationError(
+                f"decision log identity {log!r} is invalid: expected 16 lower-case hex digits"
+            )
+        return BranchXid(self, number, log)
 
 
 @dataclass(frozen=True, order=True)
 class BranchXid:
-    """One participant's branch of a global transaction."""
+    """One participant's branch of a global transaction, and the log that decides it."""
 
     xid: Xid
     number: int
+    log: str
 
     @property
     def gid(self) -> str:
-        """The PostgreSQL gid: ``<global id>:<branch number>``."""
-        return f"{self.xid}:{self.number}"
+        """The PostgreSQL gid: ``<global id>:<log>:<branch number>``."""
+        return f"{self.xid}:{self.log}:{self.number}"
 
     @property
     def gtrid(self) -> bytes:
@@ -90,8 +108,8 @@ class BranchXid:
 
     @property
     def bqual(self) -> bytes:
-        """The MySQL branch qualifier, distinct per branch."""
-        return str(self.number).encode("ascii")
+        """The MySQL branch qualifier, ``<log>:<number>``: distinct per branch and per log."""
+        return f"{self.log}:{self.number}".encode("ascii")
 
     def mysql_literal(self) -> str:
         """The XID as MySQL SQL: ``X'<gtrid hex>', X'<bqual hex>', <formatID>``."""
@@ -128,7 +146,7 @@ def parse_gid(gid: str) -> BranchXid | None:
     if match is None:
         return None
     xid = parse_xid(match.group(1))
-    return None if xid is None else xid.branch(int(match.group(2)))
+    return None if xid is None else xid.branch(int(match.group(3)), match.group(2))
 
 
 def parse_mysql_xid(format_id: int, gtrid: bytes, bqual: bytes) -> BranchXid | None:

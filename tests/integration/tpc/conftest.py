@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from tpc_helpers import Worker
 
-from accord.testing.databases import ScratchDatabase
+from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
+from accord.testing.postgres import PostgresServer
+from accord.testing.pytest_plugin import services
+from accord.testing.standby import PostgresStandby
 
 
 @pytest.fixture
@@ -28,7 +33,11 @@ def pg_pair(postgres_databases: tuple[ScratchDatabase, ScratchDatabase]) -> Work
 def pg_maria(
     postgres_databases: tuple[ScratchDatabase, ScratchDatabase], mysql_database: ScratchDatabase
 ) -> Worker:
-    """A worker on "default", "ledger" (PostgreSQL) and "maria" (MariaDB); log in "default"."""
+    """A worker on "default", "ledger" (PostgreSQL) and "maria" (MariaDB); log in "default".
+
+    NODE is the MariaDB scratch database's own node id, so that the cleanup
+    between tests rolls back this run's XA branches and no one else's.
+    """
     first, second = postgres_databases
     worker = Worker(
         {
@@ -36,7 +45,59 @@ def pg_maria(
             "ledger": second.django_settings(),
             "maria": mysql_database.django_settings(),
         },
-        {"RECOVERY_DELAY": 0},
+        {"RECOVERY_DELAY": 0, "NODE": mysql_database.node},
     )
     worker.needs_setup = True
     return worker
+
+
+@pytest.fixture
+def second_mysql_database() -> Iterator[ScratchDatabase]:
+    """Another schema on the same MariaDB server, for a second deployment."""
+    database = MySQLDatabase()
+    with services():
+        created = database.create()
+    try:
+        yield created
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def async_postgres() -> Iterator[tuple[PostgresServer, ScratchDatabase]]:
+    """A private PostgreSQL that acknowledges commits before their WAL is written.
+
+    ``synchronous_commit = off`` for every session (as a database or server
+    default would set it), and a WAL writer that waits 10 s between flushes,
+    so a crash right after a commit loses it. One scratch database on it.
+    """
+    server = PostgresServer(settings={"synchronous_commit": "off", "wal_writer_delay": "10s"})
+    databases = PostgresDatabases(1)
+    try:
+        with services():
+            server.start()
+            databases = PostgresDatabases(1, url=server.url)
+            databases.create()
+        yield server, databases.databases[0]
+    finally:
+        databases.drop()
+        server.close()
+
+
+@pytest.fixture
+def primary_and_standby() -> Iterator[tuple[list[ScratchDatabase], PostgresStandby]]:
+    """Two scratch databases on a private primary, and a hot standby that replicates them."""
+    primary = PostgresServer()
+    standby = PostgresStandby(primary)
+    databases = PostgresDatabases(2)
+    try:
+        with services():
+            primary.start()
+            databases = PostgresDatabases(2, url=primary.url)
+            databases.create()
+            standby.start()
+        yield databases.databases, standby
+    finally:
+        standby.close()
+        databases.drop()
+        primary.close()

@@ -163,8 +163,9 @@ def recover(dry_run: bool = False) -> dict[str, Any]:
         "locked_out": report.locked_out,
         "unreachable": report.unreachable,
         "purged": report.purged,
+        "foreign": getattr(report, "foreign", 0),
         "resolutions": [
-            {"action": r.action, "alias": r.alias, "gid": r.gid, "reason": r.reason}
+            {"action": r.action, "alias": r.alias, "gid": r.gid, "reason": r.reason, "xid": r.xid}
             for r in report.resolutions
         ],
     }
@@ -191,11 +192,11 @@ def management_command(dry_run: bool) -> dict[str, Any]:
     return {"output": out.getvalue()}
 
 
-def checks() -> list[str]:
+def checks(prefixes: tuple[str, ...] = ("accord.E1",)) -> list[str]:
     from django.core import checks as django_checks
 
     messages = django_checks.run_checks(databases=list(connections))
-    return [f"{m.id}: {m.msg}" for m in messages if (m.id or "").startswith("accord.E1")]
+    return [f"{m.id}: {m.msg}" for m in messages if (m.id or "").startswith(tuple(prefixes))]
 
 
 def bank_accounts(aliases: list[str], count: int, balance: int) -> dict[str, Any]:

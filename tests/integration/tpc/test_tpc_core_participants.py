@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from tpc_helpers import mysql_connect, pg_connect
+from tpc_helpers import DriverSession, mysql_connect, pg_connect
 
 from accord.core.errors import PrepareFailed
 from accord.core.tpc.mysql import MySQLParticipant
@@ -15,32 +14,7 @@ from accord.core.tpc.postgresql import PostgresParticipant
 from accord.core.tpc.xid import make_xid
 from accord.testing.databases import ScratchDatabase
 
-
-class DriverSession:
-    """The core's SQLConnection over a psycopg or MySQLdb connection."""
-
-    def __init__(self, raw: Any, vendor: str) -> None:
-        self.raw, self.vendor, self.alias = raw, vendor, vendor
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = self.raw.cursor()
-        cursor.execute(sql, tuple(params) or None)
-        return list(cursor.fetchall()) if cursor.description else []
-
-    def execute_outside_transaction(self, sql: str) -> None:
-        self.execute(sql)
-
-    def in_transaction(self) -> bool:
-        return bool(self.raw.info.transaction_status.name == "INTRANS")
-
-    def wrote(self) -> bool:
-        return True
-
-    def reset_writes(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.raw.close()
+LOG = "0123456789abcdef"
 
 
 @pytest.fixture
@@ -54,7 +28,7 @@ def test_postgresql_prepare_in_autocommit_is_refused_and_prepares_nothing(
     pg: DriverSession,
 ) -> None:
     participant = PostgresParticipant(pg, "pg")
-    participant.begin(make_xid("n").branch(1))
+    participant.begin(make_xid("n").branch(1, LOG))
     with pytest.raises(PrepareFailed, match="not in a healthy transaction"):
         participant.prepare()
     assert participant.in_doubt() == []
@@ -63,7 +37,7 @@ def test_postgresql_prepare_in_autocommit_is_refused_and_prepares_nothing(
 def test_postgresql_prepared_branch_is_listed_and_committed_from_another_session(
     pg: DriverSession, postgres_databases: tuple[ScratchDatabase, ScratchDatabase]
 ) -> None:
-    branch = make_xid("n").branch(1)
+    branch = make_xid("n").branch(1, LOG)
     pg.raw.autocommit = False
     participant = PostgresParticipant(pg, "pg")
     participant.begin(branch)
@@ -84,7 +58,7 @@ def test_mariadb_branch_of_a_connected_owner_is_busy_then_free_once_it_leaves(
 
     owner = DriverSession(mysql_connect(mysql_database), "mysql")
     owner.execute("CREATE TABLE t (id INT) ENGINE=InnoDB")
-    branch = make_xid("n").branch(2)
+    branch = make_xid(mysql_database.node).branch(2, LOG)
     participant = MySQLParticipant(owner, "maria")
     participant.begin(branch)
     owner.execute("INSERT INTO t VALUES (1)")

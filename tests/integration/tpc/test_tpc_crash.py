@@ -78,7 +78,7 @@ def test_young_in_doubt_transaction_is_left_to_its_coordinator(
 ) -> None:
     pg_pair.killed("write", crash_at="after-prepare-1", item_id=1)
     report = pg_pair.with_tpc(RECOVERY_DELAY=3600).run("recover")
-    assert [r["action"] for r in report["resolutions"]] == ["skipped"]
+    assert [r["action"] for r in report["resolutions"]] == ["in flight"]
     assert "younger than the recovery delay" in report["resolutions"][0]["reason"]
     assert len(accord_prepared(postgres_databases[1])) == 1
 
@@ -112,8 +112,7 @@ def test_outcome_is_in_doubt_until_recovery_decides(pg_pair: Worker) -> None:
     proc = pg_pair.start("write", {"crash_at": "after-prepare-1"}, item_id=1)
     proc.communicate(timeout=30)
     report = pg_pair.with_tpc(RECOVERY_DELAY=3600).run("recover")
-    gid = report["resolutions"][0]["gid"]
-    xid = gid.rsplit(":", 1)[0]
+    xid = report["resolutions"][0]["xid"]
     assert pg_pair.with_tpc(RECOVERY_DELAY=3600).run("outcome", xid=xid) == {"outcome": "in doubt"}
     pg_pair.run("recover")
     assert pg_pair.run("outcome", xid=xid) == {"outcome": "rolled back"}
@@ -132,18 +131,36 @@ def _wait_stopped(pid: int, timeout: float = 30.0) -> None:
 def test_a_second_recovery_worker_steps_aside_while_one_holds_the_lock(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:
-    from tpc_helpers import pg_connect
+    from tpc_helpers import DriverSession, pg_connect
 
-    from accord.core.tpc.sqllog import _LOCK_KEY
+    from accord.core.tpc.sqllog import SQLDecisionLog
 
     pg_pair.killed("write", crash_at="after-prepare-1", item_id=1)
-    holder = pg_connect(postgres_databases[0])  # stands for a running recovery worker
+    holder = SQLDecisionLog(
+        "default", lambda: DriverSession(pg_connect(postgres_databases[0]), "postgresql")
+    )
     try:
-        holder.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})")
-        assert pg_pair.run("recover") == {**_EMPTY_REPORT, "locked_out": True}
+        with holder.recovery_lock() as held:  # stands for a running recovery worker
+            assert held
+            report = pg_pair.run("recover")
     finally:
         holder.close()
+    assert report["locked_out"] is True
+    assert report["resolutions"] == []
     assert len(accord_prepared(postgres_databases[1])) == 1
 
 
-_EMPTY_REPORT = {"locked_out": False, "unreachable": {}, "purged": 0, "resolutions": []}
+def test_a_coordinator_paused_past_the_purge_of_its_fence_still_cannot_commit(
+    pg_pair: Worker, postgres_databases: Pair
+) -> None:
+    worker = pg_pair.with_tpc(DECISION_RETENTION=1)
+    proc = worker.start("write_expecting_error", {"pause_at": "after-prepare-1"}, item_id=1)
+    _wait_stopped(proc.pid)
+    assert {r["action"] for r in worker.run("recover")["resolutions"]} == {"rolled back"}
+    time.sleep(1.5)  # the abort record is now older than the retention
+    assert worker.run("recover")["purged"] == 1
+    os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=30)
+    assert '"error": "TransactionFenced"' in out, err
+    assert "purge horizon" in out
+    assert [item_ids(db) for db in postgres_databases] == [[], []]

@@ -23,7 +23,7 @@ def _prepare_pg(db: ScratchDatabase, gid: str) -> None:
 def test_foreign_and_other_node_postgresql_transactions_are_left_alone(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:
-    other_node = make_xid("other-node").branch(1).gid
+    other_node = make_xid("other-node").branch(1, "0123456789abcdef").gid
     for gid in ("someone-elses-gid", other_node):
         _prepare_pg(postgres_databases[1], gid)
     report = pg_pair.run("recover")

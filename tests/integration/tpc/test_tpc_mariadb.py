@@ -7,7 +7,7 @@ import signal
 
 import pytest
 from test_tpc_crash import _wait_stopped
-from tpc_helpers import Worker, accord_prepared, item_ids, query
+from tpc_helpers import Worker, accord_prepared, item_ids, query, settled_recovery
 
 from accord.testing.databases import ScratchDatabase
 
@@ -69,7 +69,7 @@ def test_kill_with_an_xa_branch_prepared(
 ) -> None:
     aliases = ["default", "ledger", "maria"]
     pg_maria.killed("write", crash_at=step, item_id=1, aliases=aliases)
-    pg_maria.run("recover")
+    settled_recovery(pg_maria)
     expected = [1] if committed else []
     assert [item_ids(db) for db in (*postgres_databases, mysql_database)] == [expected] * 3
     assert not accord_prepared(mysql_database)
@@ -84,7 +84,7 @@ def test_recovery_skips_a_branch_whose_owner_is_still_connected(
     _wait_stopped(proc.pid)
     report = pg_maria.run("recover")
     by_alias = {r["alias"]: r for r in report["resolutions"]}
-    assert by_alias["maria"]["action"] == "skipped"
+    assert by_alias["maria"]["action"] == "busy"
     assert "still connected" in by_alias["maria"]["reason"]
     os.kill(proc.pid, signal.SIGCONT)
     out, err = proc.communicate(timeout=30)
@@ -109,3 +109,24 @@ def test_kill_with_the_decision_log_in_mariadb(
     expected = [1] if committed else []
     assert item_ids(postgres_databases[0]) == item_ids(mysql_database) == expected
     assert not accord_prepared(postgres_databases[0])
+
+
+def test_a_mariadb_branch_is_aged_from_its_prepare_not_from_its_start(
+    pg_maria: Worker, postgres_databases: Pair, mysql_database: ScratchDatabase
+) -> None:
+    worker = pg_maria.with_tpc(RECOVERY_DELAY=2)
+    worker.run("write", item_id=9, aliases=["default", "maria"])
+    proc = worker.start(
+        "write_slowly",
+        {"pause_at": "after-prepare-1"},  # the MariaDB branch is prepared, 3 s after it began
+        item_id=1,
+        aliases=["default", "maria"],
+        sleep=3,
+    )
+    _wait_stopped(proc.pid)
+    report = worker.run("recover")
+    assert [r["action"] for r in report["resolutions"]] in (["in flight"], [])
+    os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=30)
+    assert '"outcome": "committed"' in out, err
+    assert item_ids(postgres_databases[0]) == item_ids(mysql_database) == [1, 9]

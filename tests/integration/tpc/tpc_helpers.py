@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,52 @@ class Worker:
         return other
 
 
+def deployment(pg: ScratchDatabase, maria: ScratchDatabase, **tpc: Any) -> Worker:
+    """A deployment of its own: "default" (PostgreSQL, holding its decision log) and "maria"."""
+    worker = Worker(
+        {"default": pg.django_settings(), "maria": maria.django_settings()},
+        {"RECOVERY_DELAY": 0, **tpc},
+    )
+    worker.needs_setup = True
+    return worker
+
+
+class DriverSession:
+    """The core's SQLConnection over a psycopg or MySQLdb connection."""
+
+    def __init__(self, raw: Any, vendor: str) -> None:
+        self.raw, self.vendor, self.alias = raw, vendor, vendor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self.raw.cursor()
+        cursor.execute(sql, tuple(params) or None)
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def execute_outside_transaction(self, sql: str) -> None:
+        self.execute(sql)
+
+    def in_transaction(self) -> bool:
+        return bool(self.raw.info.transaction_status.name == "INTRANS")
+
+    def wrote(self) -> bool:
+        return True
+
+    def reset_writes(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def via_proxy(worker: Worker, alias: str, port: int) -> Worker:
+    """The same deployment, with *alias* reached through a proxy on loopback *port*."""
+    databases = dict(worker.databases)
+    databases[alias] = {**databases[alias], "HOST": "127.0.0.1", "PORT": str(port)}
+    other = Worker(databases, worker.tpc)
+    other.needs_setup, worker.needs_setup = worker.needs_setup, False
+    return other
+
+
 def pg_connect(db: ScratchDatabase) -> Any:
     import psycopg
 
@@ -97,7 +143,7 @@ def query(db: ScratchDatabase, sql: str) -> list[tuple[Any, ...]]:
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
-        return list(cursor.fetchall())
+        return list(cursor.fetchall()) if cursor.description else []
     finally:
         conn.close()
 
@@ -113,6 +159,17 @@ def accord_prepared(db: ScratchDatabase) -> list[str]:
         return [r[0] for r in rows if r[0].startswith("accord:")]
     rows = query(db, "XA RECOVER")
     return [bytes(r[3]).decode("latin-1") for r in rows if int(r[0]) == 0x41434344]
+
+
+def settled_recovery(worker: Worker, timeout: float = 15.0) -> dict[str, Any]:
+    """Recover until no branch is "busy" (MariaDB may not have noticed a killed owner yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report: dict[str, Any] = worker.run("recover")
+        if not any(r["action"] == "busy" for r in report["resolutions"]):
+            return report
+        assert time.monotonic() < deadline, report
+        time.sleep(0.2)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -27,8 +27,13 @@ def configure() -> None:
     settings.configure(
         DATABASES=CONFIG["databases"],
         INSTALLED_APPS=["accord.contrib.django", "tpc_testapp"],
-        # "tpc": null stands for a project that does not configure 2PC at all.
-        ACCORD={} if CONFIG.get("tpc", {}) is None else {"TPC": CONFIG.get("tpc", {})},
+        # "tpc": null stands for a project that does not configure 2PC at all;
+        # "accord" replaces the whole ACCORD setting (to try malformed ones).
+        ACCORD=CONFIG["accord"]
+        if "accord" in CONFIG
+        else {}
+        if CONFIG.get("tpc", {}) is None
+        else {"TPC": CONFIG.get("tpc", {})},
         USE_TZ=True,
         LOGGING_CONFIG=None,
     )
@@ -73,9 +78,12 @@ def main() -> None:
     if CONFIG.get("pause_at"):
         stop_at(CONFIG["pause_at"], signal.SIGSTOP)
     import scenarios
+    import scenarios_faults
+    import scenarios_ops
 
     name, kwargs = sys.argv[1], json.loads(sys.argv[2] if len(sys.argv) > 2 else "{}")
-    result = getattr(scenarios, name)(**kwargs)
+    module = next(m for m in (scenarios, scenarios_ops, scenarios_faults) if hasattr(m, name))
+    result = getattr(module, name)(**kwargs)
     print("RESULT " + json.dumps(result), flush=True)
 
 

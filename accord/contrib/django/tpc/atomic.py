@@ -10,6 +10,9 @@ Failure behaviour first:
 * an exception in the block rolls back every database and propagates;
 * a participant failing to prepare rolls back every database and the
   original exception propagates;
+* :class:`~accord.core.errors.TransactionTimeout`: the block ran longer
+  than its ``prepare_timeout`` (or ``PREPARE_TIMEOUT``); it was rolled back
+  before anything was prepared;
 * :class:`~accord.core.errors.TransactionFenced`: recovery aborted the
   transaction first (the block ran longer than ``RECOVERY_DELAY`` between
   prepare and commit); nothing was committed;
@@ -21,11 +24,18 @@ Inside the block the aliases behave as in ``transaction.atomic``: nested
 ``transaction.atomic()`` makes savepoints, and ``transaction.on_commit()``
 callbacks registered for a participating alias run once every database has
 committed (after phase two), never on rollback and never when the outcome is
-unknown.
+unknown. A database whose commit fails after the decision is committed again
+on a new session, for up to ``PHASE_TWO_TIMEOUT`` seconds; if it still cannot
+be, the block ends without an exception (the transaction is committed:
+recovery commits that database later), ``result.pending`` names it, a warning
+is logged, and the callbacks are **not** run: they would see that database
+without the block's writes. As after a crash, they are lost.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 from contextlib import ContextDecorator
 from types import TracebackType
@@ -37,11 +47,22 @@ from accord.contrib.django.tpc.config import (
     participant_for,
     resolve_alias,
 )
-from accord.contrib.django.tpc.connection import DjangoSQLConnection, database
+from accord.contrib.django.tpc.connection import DjangoSQLConnection, database, fresh_connection
 from accord.core.errors import AtomicBlockActive, ConfigurationError, OutcomeUnknown
+from accord.core.tpc.contract import Participant
 from accord.core.tpc.coordinator import GlobalTransaction, Result
 
 __all__ = ["atomic"]
+
+logger = logging.getLogger("accord.tpc")
+
+
+def reopen(participant: Participant) -> Participant:
+    """End *participant*'s session and give a participant on a new one (phase-two retries)."""
+    abandon = getattr(participant.connection, "abandon", None)
+    if abandon is not None:
+        abandon()
+    return participant_for(fresh_connection(participant.alias))
 
 
 class _Outer:
@@ -69,7 +90,8 @@ def _check_aliases(aliases: tuple[str, ...]) -> tuple[str, ...]:
 class _Block:
     """One run of a ``tpc.atomic`` block on the current thread."""
 
-    def __init__(self, aliases: tuple[str, ...]) -> None:
+    def __init__(self, aliases: tuple[str, ...], prepare_timeout: float | None) -> None:
+        self.prepare_timeout = prepare_timeout
         self.aliases = tuple(resolve_alias(a) for a in _check_aliases(aliases))
         self.wrappers = [database(a) for a in self.aliases]
         self.sessions = [
@@ -87,7 +109,16 @@ class _Block:
                 )
         participants = [participant_for(s) for s in self.sessions]
         conf = get_settings()
-        self.coordinator = GlobalTransaction(participants, decision_log(conf), conf.node)
+        self.coordinator = GlobalTransaction(
+            participants,
+            decision_log(conf),
+            conf.node,
+            reopen=reopen,
+            phase_two_timeout=conf.phase_two_timeout,
+            prepare_timeout=conf.prepare_timeout
+            if self.prepare_timeout is None
+            else self.prepare_timeout,
+        )
         for wrapper, session in zip(self.wrappers, self.sessions, strict=True):
             wrapper.commit_on_exit = True
             wrapper.needs_rollback = False
@@ -112,7 +143,7 @@ class _Block:
             self._restore(committed=False)
             return
         try:
-            self.result = self.coordinator.commit()
+            self.result = result = self.coordinator.commit()
         except OutcomeUnknown:
             for wrapper in self.wrappers:  # gone sessions let recovery finish their branches
                 wrapper.run_on_commit = []
@@ -121,7 +152,17 @@ class _Block:
         except BaseException:
             self._restore(committed=False)
             raise
-        self._restore(committed=True)
+        if result.pending:
+            dropped = sum(len(w.run_on_commit) for w in self.wrappers)
+            if dropped:
+                logger.warning(
+                    "%d on_commit callback(s) of %s not run: %s not committed yet (recovery "
+                    "will), so they would not see the block's writes there",
+                    dropped,
+                    result.xid,
+                    ", ".join(map(repr, result.pending)),
+                )
+        self._restore(committed=not result.pending)
 
     def _close_django_blocks(self) -> None:
         for wrapper, session in zip(self.wrappers, self.sessions, strict=True):
@@ -145,8 +186,9 @@ class _Block:
                 continue
             try:
                 wrapper.set_autocommit(True)
-            except Exception:
-                wrapper.close()  # a broken session: Django reconnects next time
+            except Exception:  # a broken or abandoned session: Django reconnects next time
+                with contextlib.suppress(Exception):
+                    wrapper.close()
         for wrapper, hooks in zip(self.wrappers, callbacks, strict=True):
             wrapper.run_on_commit = hooks
             wrapper.run_and_clear_commit_hooks()
@@ -157,11 +199,23 @@ class atomic(ContextDecorator):  # named like django.db.transaction.atomic
 
     Failure behaviour: see :mod:`accord.contrib.django.tpc.atomic`. After a
     block, :attr:`result` holds the :class:`~accord.core.tpc.Result` of the
-    latest run on this thread (``xid``, ``outcome``, ``pending``).
+    latest run on this thread (``xid``, ``outcome``, ``pending``,
+    ``unconfirmed``). *prepare_timeout* (seconds) overrides the
+    ``PREPARE_TIMEOUT`` setting for this block.
     """
 
-    def __init__(self, *aliases: str) -> None:
+    def __init__(self, *aliases: str, prepare_timeout: float | None = None) -> None:
         self.aliases = _check_aliases(aliases)
+        if prepare_timeout is not None and (
+            isinstance(prepare_timeout, bool)
+            or not isinstance(prepare_timeout, (int, float))
+            or not prepare_timeout > 0
+        ):
+            raise ConfigurationError(
+                f"tpc.atomic(prepare_timeout={prepare_timeout!r}) is invalid; expected a "
+                "number of seconds > 0, or None"
+            )
+        self.prepare_timeout = prepare_timeout
         self._local = threading.local()
 
     def _stack(self) -> list[_Block]:
@@ -176,7 +230,7 @@ class atomic(ContextDecorator):  # named like django.db.transaction.atomic
         return getattr(self._local, "result", None)
 
     def __enter__(self) -> atomic:
-        block = _Block(self.aliases)
+        block = _Block(self.aliases, self.prepare_timeout)
         block.enter()
         self._stack().append(block)
         return self

@@ -2,27 +2,38 @@
 
 Failure behaviour first: a bad setting raises
 :class:`~accord.core.errors.ConfigurationError` naming the key, the value and
-what is accepted; an alias that is not in ``DATABASES``, or whose engine no
-plugin can drive, raises it too, before anything is written.
+what is accepted (the system check ``accord.E100`` reports the same message);
+an alias that is not in ``DATABASES``, or whose engine no plugin can drive,
+raises it too, before anything is written.
 
 ==========================  ==========  =====================================================
 ``ACCORD["TPC"]`` key       default     meaning
 ==========================  ==========  =====================================================
-``NODE``                    "default"   this deployment's id in every xid (1-24 of [a-z0-9_-])
-``DECISION_LOG``            "default"   a database alias (table ``accord_tpc_decision``), or
-                                        a URL such as ``zookeeper://host:2181/accord/tpc``
+``NODE``                    "default"   the id of the coordinating deployment in every xid
+                                        (1-24 of [a-z0-9_-])
+``DECISION_LOG``            "default"   a database alias (tables ``accord_tpc_*``), or a URL
+                                        such as ``zookeeper://user:pw@host:2181/accord/tpc``
 ``RECOVERY_DELAY``          60          seconds before recovery may abort an undecided branch
-``DECISION_RETENTION``      604800      seconds decision records are kept (``tpc.outcome``)
+``DECISION_RETENTION``      604800      seconds decision records are kept (``tpc.outcome``);
+                                        at least 10 x ``RECOVERY_DELAY``, and above 0
 ``RECOVERY_ALIASES``        None        aliases recovery scans; None: every PostgreSQL and
-                                        MySQL alias in ``DATABASES``
+                                        MySQL alias in ``DATABASES`` that is not a test
+                                        mirror (``TEST["MIRROR"]``: a replica)
 ``RECOVER_NODES``           [NODE]      node ids whose transactions recovery resolves
+``PHASE_TWO_TIMEOUT``       5           seconds a block retries a branch whose commit failed
+                                        after the decision, on new sessions, before leaving
+                                        it to recovery
+``PREPARE_TIMEOUT``         None        seconds a block may run before prepare; longer, it
+                                        is rolled back (``TransactionTimeout``)
 ==========================  ==========  =====================================================
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +48,27 @@ from accord.core.tpc.contract import DecisionLog, Participant
 from accord.core.tpc.sqllog import SQLDecisionLog
 from accord.core.tpc.xid import validate_node
 
-__all__ = ["TPCSettings", "decision_log", "get_settings", "participant_for", "resolve_alias"]
+__all__ = [
+    "TPCSettings",
+    "decision_log",
+    "get_settings",
+    "parse_settings",
+    "participant_for",
+    "resolve_alias",
+]
 
-_KEYS = ("NODE", "DECISION_LOG", "RECOVERY_DELAY", "DECISION_RETENTION")
-_MORE_KEYS = ("RECOVERY_ALIASES", "RECOVER_NODES")
+_KEYS = (
+    "NODE",
+    "DECISION_LOG",
+    "RECOVERY_DELAY",
+    "DECISION_RETENTION",
+    "RECOVERY_ALIASES",
+    "RECOVER_NODES",
+    "PHASE_TWO_TIMEOUT",
+    "PREPARE_TIMEOUT",
+)
+#: DECISION_RETENTION must be at least this many times RECOVERY_DELAY.
+RETENTION_FACTOR = 10
 
 
 @dataclass(frozen=True)
@@ -53,40 +81,52 @@ class TPCSettings:
     decision_retention: float = 7 * 86400.0
     recovery_aliases: tuple[str, ...] | None = None
     recover_nodes: tuple[str, ...] = ()
+    phase_two_timeout: float = 5.0
+    prepare_timeout: float | None = None
 
 
-def _number(raw: dict[str, Any], key: str, default: float) -> float:
+_DEFAULTS = TPCSettings()
+
+
+def _seconds(raw: Mapping[str, Any], key: str, default: float, *, positive: bool = False) -> float:
     value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    bad = isinstance(value, bool) or not isinstance(value, (int, float))
+    if bad or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        expected = "a finite number of seconds " + ("> 0" if positive else ">= 0")
         raise ConfigurationError(
-            f'ACCORD["TPC"]["{key}"] = {value!r} is invalid; expected a number of seconds >= 0'
+            f'ACCORD["TPC"]["{key}"] = {value!r} is invalid; expected {expected}'
         )
     return float(value)
 
 
-def _names(raw: dict[str, Any], key: str) -> tuple[str, ...] | None:
+def _names(raw: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
     value = raw.get(key)
     if value is None:
         return None
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ConfigurationError(
             f'ACCORD["TPC"]["{key}"] = {value!r} is invalid; expected a list of strings'
         )
     return tuple(value)
 
 
-def get_settings() -> TPCSettings:
-    """Read and check ``settings.ACCORD["TPC"]`` (see the module docstring)."""
-    raw = getattr(settings, "ACCORD", {}).get("TPC", {})
-    if not isinstance(raw, dict):
+def parse_settings(accord: object) -> TPCSettings:
+    """Validate the whole ``ACCORD`` setting's ``"TPC"`` entry; see the module docstring."""
+    if not isinstance(accord, Mapping):
+        raise ConfigurationError(
+            f"ACCORD = {accord!r} is invalid; expected a dict such as "
+            '{"TPC": {"DECISION_LOG": "default"}}'
+        )
+    raw = accord.get("TPC", {})
+    if not isinstance(raw, Mapping):
         raise ConfigurationError(f'ACCORD["TPC"] = {raw!r} is invalid; expected a dict')
-    unknown = sorted(set(raw) - set(_KEYS) - set(_MORE_KEYS))
+    unknown = sorted(set(raw) - set(_KEYS))
     if unknown:
         raise ConfigurationError(
-            f'ACCORD["TPC"] has unknown keys {unknown}; accepted: {", ".join(_KEYS + _MORE_KEYS)}'
+            f'ACCORD["TPC"] has unknown keys {unknown}; accepted: {", ".join(_KEYS)}'
         )
-    node = validate_node(raw.get("NODE", "default"))
-    log = raw.get("DECISION_LOG", "default")
+    node = validate_node(raw.get("NODE", _DEFAULTS.node))
+    log = raw.get("DECISION_LOG", _DEFAULTS.decision_log)
     if not isinstance(log, str) or not log:
         raise ConfigurationError(
             f'ACCORD["TPC"]["DECISION_LOG"] = {log!r} is invalid; expected a database alias '
@@ -95,14 +135,33 @@ def get_settings() -> TPCSettings:
     nodes = _names(raw, "RECOVER_NODES") or (node,)
     for other in nodes:
         validate_node(other)
+    delay = _seconds(raw, "RECOVERY_DELAY", _DEFAULTS.recovery_delay)
+    retention = _seconds(raw, "DECISION_RETENTION", _DEFAULTS.decision_retention, positive=True)
+    if retention < RETENTION_FACTOR * delay:
+        raise ConfigurationError(
+            f'ACCORD["TPC"]["DECISION_RETENTION"] = {raw.get("DECISION_RETENTION", retention)!r} '
+            f"is invalid; it must be at least {RETENTION_FACTOR} x RECOVERY_DELAY "
+            f"({RETENTION_FACTOR * delay:g} s): a coordinator slower than the delay must find "
+            "recovery's abort record still there"
+        )
+    timeout = raw.get("PREPARE_TIMEOUT")
     return TPCSettings(
         node=node,
         decision_log=log,
-        recovery_delay=_number(raw, "RECOVERY_DELAY", 60.0),
-        decision_retention=_number(raw, "DECISION_RETENTION", 7 * 86400.0),
+        recovery_delay=delay,
+        decision_retention=retention,
         recovery_aliases=_names(raw, "RECOVERY_ALIASES"),
         recover_nodes=nodes,
+        phase_two_timeout=_seconds(raw, "PHASE_TWO_TIMEOUT", _DEFAULTS.phase_two_timeout),
+        prepare_timeout=None
+        if timeout is None
+        else _seconds(raw, "PREPARE_TIMEOUT", 0.0, positive=True),
     )
+
+
+def get_settings() -> TPCSettings:
+    """Read and check ``settings.ACCORD["TPC"]`` (see the module docstring)."""
+    return parse_settings(getattr(settings, "ACCORD", {}))
 
 
 def resolve_alias(alias: object) -> str:
@@ -160,10 +219,13 @@ _local = threading.local()
 
 
 def decision_log(conf: TPCSettings) -> DecisionLog:
-    """This thread's decision log for *conf* (one per thread: it keeps a session)."""
-    cached = getattr(_local, "log", None)
-    if cached is not None and cached[0] == conf.decision_log:
-        return cached[1]  # type: ignore[no-any-return]
+    """This thread's decision log for *conf* (one per thread and log: it keeps a session)."""
+    logs: dict[str, DecisionLog] | None = getattr(_local, "logs", None)
+    if logs is None:
+        logs = _local.logs = {}
+    cached = logs.get(conf.decision_log)
+    if cached is not None:
+        return cached
     target = conf.decision_log
     if "://" in target:
         scheme = target.partition("://")[0].lower()
@@ -175,5 +237,5 @@ def decision_log(conf: TPCSettings) -> DecisionLog:
             f'ACCORD["TPC"]["DECISION_LOG"] = {conf.decision_log!r}: no plugin serves '
             f"{scheme!r}; accepted: a database alias, or a zookeeper:// URL"
         )
-    _local.log = (conf.decision_log, log)
+    logs[conf.decision_log] = log
     return log  # type: ignore[no-any-return]

@@ -10,13 +10,19 @@ Statements accord sends itself go straight to the driver's cursor, so they
 pass neither Django's execute wrappers nor its query log. The application's
 statements in a ``tpc.atomic`` block are watched by an execute wrapper that
 counts the ones that may write (anything but ``SELECT``, ``SHOW``,
-``EXPLAIN``, ``SET`` and savepoint statements): the MySQL participant's
-read-only optimisation trusts it (PostgreSQL asks the server instead).
+``EXPLAIN``, ``SET``, ``LISTEN``/``NOTIFY`` and savepoint statements). A
+count above zero saves the participant a question to the server; at zero the
+participant asks the server, because writes can bypass the wrapper
+(``cursor.callproc()``, a function called from a ``SELECT``, the raw driver
+connection).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import select
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,9 +60,12 @@ def database(alias: str) -> BaseDatabaseWrapper:
 
 
 _READ_ONLY = re.compile(
-    r"\s*(SELECT|SHOW|EXPLAIN|SET|SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT)\b",
+    r"\s*(SELECT|SHOW|EXPLAIN|SET|SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT"
+    r"|NOTIFY|LISTEN|UNLISTEN)\b",
     re.IGNORECASE,
 )
+#: An idle session unused for longer than this is pinged before the decision log reuses it.
+IDLE_PING = 10.0
 
 
 class DjangoSQLConnection:
@@ -72,6 +81,7 @@ class DjangoSQLConnection:
         self.vendor: str = wrapper.vendor
         self.owned = owned
         self._writes = 0
+        self._last_used = time.monotonic()
 
     def _raw(self) -> Any:
         self.wrapper.ensure_connection()
@@ -79,6 +89,7 @@ class DjangoSQLConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run *sql* on the driver's cursor; the rows it returned."""
+        self._last_used = time.monotonic()
         cursor = self._raw().cursor()
         try:
             with self.wrapper.wrap_database_errors:  # Django's exceptions, driver's as cause
@@ -86,6 +97,62 @@ class DjangoSQLConnection:
                 return list(cursor.fetchall()) if cursor.description else []
         finally:
             cursor.close()
+
+    def send(self, sql: str, params: Sequence[Any] = ()) -> Callable[[], int] | None:
+        """Send *sql* without waiting for its reply; a callable that waits and returns its rows.
+
+        The callable returns the number of rows the statement returned.
+
+        Lets the coordinator start the same step on several databases before
+        waiting for any (their round trips and fsyncs overlap), on one thread.
+        None when the driver cannot (psycopg 2): the caller then uses
+        :meth:`execute`. Errors are raised by the callable, as :meth:`execute`
+        raises them; the session must not be used before it is called.
+        """
+        self._last_used = time.monotonic()
+        raw = self._raw()
+        if self.vendor == "postgresql" and hasattr(raw, "pgconn") and hasattr(raw, "wait"):
+            return self._send_psycopg(raw, sql, params)
+        if self.vendor == "mysql" and hasattr(raw, "send_query"):
+            return self._send_mysqldb(raw, sql, params)
+        return None
+
+    def _send_psycopg(self, raw: Any, sql: str, params: Sequence[Any]) -> Callable[[], int]:
+        from psycopg import ClientCursor, errors, generators, pq
+
+        text = ClientCursor(raw).mogrify(sql, tuple(params)) if params else sql
+        encoding = raw.info.encoding
+        with self.wrapper.wrap_database_errors:
+            raw.pgconn.send_query(text.encode(encoding))
+            raw.wait(generators.send(raw.pgconn))
+
+        def finish() -> int:
+            rows = 0
+            with self.wrapper.wrap_database_errors:
+                for result in raw.wait(generators.fetch_many(raw.pgconn)):
+                    if result.status == pq.ExecStatus.FATAL_ERROR:
+                        raise errors.error_from_result(result, encoding=encoding)
+                    rows = result.ntuples
+            return rows
+
+        return finish
+
+    def _send_mysqldb(self, raw: Any, sql: str, params: Sequence[Any]) -> Callable[[], int]:
+        cursor = raw.cursor()
+        try:
+            text = cursor.mogrify(sql, tuple(params)) if params else sql
+        finally:
+            cursor.close()
+        with self.wrapper.wrap_database_errors:
+            raw.send_query(text.encode(raw.encoding) if isinstance(text, str) else text)
+
+        def finish() -> int:
+            with self.wrapper.wrap_database_errors:
+                raw.read_query_result()
+                result = raw.store_result()
+                return int(result.num_rows()) if result is not None else 0
+
+        return finish
 
     def execute_outside_transaction(self, sql: str) -> None:
         """Run *sql* with the driver in autocommit mode, then restore the mode."""
@@ -130,6 +197,33 @@ class DjangoSQLConnection:
         """Close the session if this adapter opened it."""
         if self.owned:
             self.wrapper.close()
+
+    def usable(self) -> bool:
+        """Whether an idle session can still be used, without a round trip when recently used.
+
+        Anything readable on an idle session's socket means the server ended it
+        (or is about to: PostgreSQL sends its reason first); a session idle for
+        more than :data:`IDLE_PING` seconds is also pinged, for silent drops.
+        """
+        raw = self.wrapper.connection
+        if raw is None:
+            return False
+        try:
+            readable, _, _ = select.select([raw.fileno()], [], [], 0)
+        except (OSError, ValueError):  # closed already
+            return False
+        if readable:
+            return False
+        if time.monotonic() - self._last_used > IDLE_PING:
+            return bool(self.wrapper.is_usable())
+        return True
+
+    def abandon(self) -> None:
+        """End the session now, from any thread (a prepared MariaDB branch is then free)."""
+        raw = self.wrapper.connection
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()  # the driver's close: Django's would refuse another thread
 
 
 def fresh_connection(alias: str) -> DjangoSQLConnection:

@@ -1,0 +1,62 @@
+"""``ACCORD["TPC"]`` validation: every bad value is refused, naming the key and the value."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from accord.contrib.django.tpc.config import TPCSettings, parse_settings
+from accord.core.errors import ConfigurationError
+
+
+def test_an_empty_entry_gives_the_defaults() -> None:
+    assert parse_settings({"TPC": {}}) == TPCSettings(recover_nodes=("default",))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1, "60", True, None])
+def test_a_recovery_delay_that_is_not_a_finite_number_of_seconds_is_refused(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="RECOVERY_DELAY") as info:
+        parse_settings({"TPC": {"RECOVERY_DELAY": value}})
+    assert repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize("value", [math.nan, 0, 0.0, -5])
+def test_a_retention_that_would_purge_everything_is_refused(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="DECISION_RETENTION"):
+        parse_settings({"TPC": {"DECISION_RETENTION": value}})
+
+
+def test_a_retention_must_be_much_larger_than_the_recovery_delay() -> None:
+    with pytest.raises(ConfigurationError, match=r"at least 10 x RECOVERY_DELAY \(600 s\)"):
+        parse_settings({"TPC": {"RECOVERY_DELAY": 60, "DECISION_RETENTION": 599}})
+    assert parse_settings({"TPC": {"RECOVERY_DELAY": 60, "DECISION_RETENTION": 600}})
+
+
+@pytest.mark.parametrize("value", [5, "web-1", [1, 2], {"web-1": 1}])
+def test_recover_nodes_must_be_a_list_of_strings(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="RECOVER_NODES") as info:
+        parse_settings({"TPC": {"RECOVER_NODES": value}})
+    assert "expected a list of strings" in str(info.value)
+
+
+@pytest.mark.parametrize("accord", [["TPC"], "TPC", 3])
+def test_an_accord_setting_that_is_not_a_dict_is_refused(accord: Any) -> None:
+    with pytest.raises(ConfigurationError, match="expected a dict") as info:
+        parse_settings(accord)
+    assert repr(accord) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("PREPARE_TIMEOUT", 0), ("PREPARE_TIMEOUT", math.nan), ("PHASE_TWO_TIMEOUT", -1)],
+)
+def test_timeouts_are_positive_finite_seconds(key: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=key):
+        parse_settings({"TPC": {key: value}})
+
+
+def test_timeouts_are_read() -> None:
+    conf = parse_settings({"TPC": {"PREPARE_TIMEOUT": 2.5, "PHASE_TWO_TIMEOUT": 0}})
+    assert (conf.prepare_timeout, conf.phase_two_timeout) == (2.5, 0.0)
