@@ -79,6 +79,9 @@ def tour(stack: ExitStack, parts: Parts) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    # A shell starts background jobs with SIGINT ignored, and Python keeps it so:
+    # restore it, so that Ctrl-C or `kill -INT` always stops the tour cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     parts = Parts()
     try:
