@@ -19,9 +19,12 @@ Faults that match a request are **one-shot**: armed by ``cut_before``,
 ``cut_after`` or ``cut_mid_reply``, they fire on the ``nth`` chunk of bytes
 from a client that contains ``match`` (any chunk when ``match`` is None),
 then disarm; :attr:`FaultProxy.fired` counts them, and :meth:`wait_fired`
-waits for one. ``match`` is a plain substring of the bytes the client sent:
-``b"EVALSHA"``, ``b"SET"``, a key name. Chunks are what one ``recv`` returned,
-so a pipelined batch is one chunk.
+waits for one. ``match`` is a plain substring of the bytes the client sent
+(``b"EVALSHA"``, ``b"SET"``, a key name), or a predicate called with the
+chunk: :mod:`accord.testing.wire` makes predicates that pick one request of
+the Redis or ZooKeeper protocol (``redis_command("EVALSHA", sha)``,
+``zookeeper_request("delete", "/accord/locks/job/")``). Chunks are what one
+``recv`` returned, so a pipelined batch is one chunk.
 
 What each one does to the request and its reply:
 
@@ -55,13 +58,17 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Union
 
 from accord.testing.process import LOOPBACK
 
-__all__ = ["FaultProxy"]
+__all__ = ["FaultProxy", "Match"]
+
+#: What a one-shot fault fires on: a substring of the client's bytes, a predicate, or any (None).
+Match = Union[bytes, Callable[[bytes], bool], None]
 
 _CHUNK = 65536
 _TICK = 0.05  # seconds the loop sleeps at most, so control calls take effect promptly
@@ -70,7 +77,7 @@ _TICK = 0.05  # seconds the loop sleeps at most, so control calls take effect pr
 @dataclass
 class _Fault:
     kind: Literal["before", "after", "mid"]
-    match: bytes | None
+    match: Match
     nth: int
     at: Literal["reply", "sent"] = "reply"
     keep: int = 1
@@ -222,13 +229,13 @@ class FaultProxy:
 
     # -- one-shot faults -----------------------------------------------------------------
 
-    def cut_before(self, match: bytes | None = None, *, nth: int = 1) -> None:
+    def cut_before(self, match: Match = None, *, nth: int = 1) -> None:
         """Close the connection instead of forwarding the ``nth`` request matching ``match``."""
         self._arm(_Fault("before", match, nth))
 
     def cut_after(
         self,
-        match: bytes | None = None,
+        match: Match = None,
         *,
         nth: int = 1,
         at: Literal["reply", "sent"] = "reply",
@@ -241,7 +248,7 @@ class FaultProxy:
         """
         self._arm(_Fault("after", match, nth, at=at))
 
-    def cut_mid_reply(self, match: bytes | None = None, *, nth: int = 1, keep: int = 1) -> None:
+    def cut_mid_reply(self, match: Match = None, *, nth: int = 1, keep: int = 1) -> None:
         """Forward the request; pass the first ``keep`` bytes of its reply, then close."""
         if keep < 1:
             raise ValueError(f"keep must be at least 1 byte, got {keep!r}")
@@ -368,7 +375,7 @@ class FaultProxy:
 
     def _matching(self, data: bytes) -> _Fault | None:
         for fault in self._faults:
-            if fault.match is None or fault.match in data:
+            if _matches(fault.match, data):
                 fault.seen += 1
                 if fault.seen >= fault.nth:
                     self._faults.remove(fault)
@@ -433,6 +440,14 @@ class FaultProxy:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(sock)
             _reset(sock)
+
+
+def _matches(match: Match, data: bytes) -> bool:
+    if match is None:
+        return True
+    if isinstance(match, bytes):
+        return match in data
+    return bool(match(data))
 
 
 def _modify(
