@@ -61,14 +61,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Union
+from typing import Literal
 
 from accord.testing.process import LOOPBACK
 
 __all__ = ["FaultProxy", "Match"]
 
 #: What a one-shot fault fires on: a substring of the client's bytes, a predicate, or any (None).
-Match = Union[bytes, Callable[[bytes], bool], None]
+Match = bytes | Callable[[bytes], bool] | None
 
 _CHUNK = 65536
 _TICK = 0.05  # seconds the loop sleeps at most, so control calls take effect promptly

@@ -77,7 +77,7 @@ class RedisServer(ServerProcess):
             )
 
     def command(self) -> list[str]:
-        """``redis-server`` on this port and host, with :attr:`persistence`, files in :attr:`workdir`."""
+        """``redis-server`` on this port and host, :attr:`persistence`, files in :attr:`workdir`."""
         return [
             self.executable,
             "--port", str(self._port),

@@ -1,4 +1,4 @@
-"""Pick one request of a real protocol out of the bytes a :class:`~accord.testing.faults.FaultProxy` sees.
+"""Pick one request of a real protocol out of the bytes a fault proxy sees.
 
 Failure behaviour first: a matcher never raises; bytes it cannot parse (a
 request split over two chunks, another protocol) simply do not match.

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
+import logging
+import threading
 import time
 from types import TracebackType
+from typing import Any
 
 from accord.core.errors import LockBackendError, NotOwned
 from accord.core.lock.lock import LockCore
+from accord.core.lock.renewer import describe
 
 __all__ = ["AsyncLock"]
+
+logger = logging.getLogger("accord.lock")
 
 
 class AsyncLock(LockCore):
@@ -17,10 +25,16 @@ class AsyncLock(LockCore):
 
     Failure behaviour, arguments, fencing and loss notice are those of
     :class:`~accord.core.lock.Lock`. On Redis, waiting is native asyncio (no
-    thread is blocked); other backends run their blocking calls in the default
-    executor. Lease renewal runs on accord's shared renewer thread, so a busy
-    event loop does not starve it. Cancelling a waiting ``acquire`` leaves the
-    queue (Redis) or abandons the attempt.
+    thread is blocked), with one connection pool per event loop. Other
+    backends wait in a thread of their own. Lease renewal runs on accord's
+    renewer threads, so a busy event loop does not starve it.
+
+    **Cancellation** (``task.cancel()``, ``asyncio.wait_for`` timing out)
+    abandons the attempt at once: the waiter leaves the queue (Redis,
+    ZooKeeper, file, memory; a plugin backend that cannot stop a waiting
+    acquire goes on waiting in its thread), and a lock taken by an attempt
+    after it was cancelled is released at once, so it is never left held by
+    nobody.
     """
 
     async def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
@@ -31,20 +45,66 @@ class AsyncLock(LockCore):
         if native is not None:
             token = await native(self.name, owner, self.ttl, timeout)
         else:
-            token = await asyncio.to_thread(
-                self.backend.acquire, self.name, owner, self.ttl, timeout
-            )
+            token = await self._acquire_in_thread(owner, timeout)
         return self._acquired(owner, token, started)
+
+    async def _acquire_in_thread(self, owner: str, timeout: float | None) -> int | None:
+        cancel = threading.Event()
+        call: Any = functools.partial(self.backend.acquire, self.name, owner, self.ttl, timeout)
+        if getattr(self.backend, "cancellable", False):
+            call = functools.partial(call, cancel=cancel)
+        done: concurrent.futures.Future[int | None] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(call())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        # A thread of its own, a daemon: an attempt that cannot be stopped must
+        # not hold up the loop's executor, asyncio.run's exit or the interpreter's.
+        threading.Thread(target=run, name="accord-lock-acquire", daemon=True).start()
+        try:
+            return await asyncio.shield(asyncio.wrap_future(done))
+        except asyncio.CancelledError:
+            cancel.set()
+            done.add_done_callback(functools.partial(self._release_late, owner))
+            raise
+
+    def _release_late(self, owner: str, done: concurrent.futures.Future[int | None]) -> None:
+        """Release what a cancelled attempt took after all (runs in its thread)."""
+        if done.exception() is not None or done.result() is None:
+            return
+        try:
+            self.backend.release(self.name, owner)
+        except Exception as error:
+            logger.warning(
+                "releasing lock %r taken after its acquire was cancelled failed "
+                "(the lease ends by itself): %s",
+                self.name,
+                describe(error),
+            )
 
     async def release(self) -> None:
         """Free the lock (see ``Lock.release``); NotOwned if not held or lost."""
-        owner = self._take_owner()
+        owner, lost = self._take_owner()
         native = getattr(self.backend, "release_async", None)
         if native is not None:
             ok = await native(self.name, owner)
         else:
             ok = await asyncio.to_thread(self.backend.release, self.name, owner)
-        self._released(owner, bool(ok))
+        self._released(owner, bool(ok), lost)
+
+    async def locked(self) -> bool:
+        """True when anyone (this object or another holder) holds the lock now.
+
+        Asks the server without blocking the loop. Raises
+        :class:`~accord.core.errors.LockBackendError` if the server fails.
+        """
+        native = getattr(self.backend, "is_locked_async", None)
+        if native is not None:
+            return bool(await native(self.name))
+        return await asyncio.to_thread(self.backend.is_locked, self.name)
 
     async def __aenter__(self) -> AsyncLock:
         if not await self.acquire(timeout=self.timeout):

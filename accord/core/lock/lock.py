@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -21,14 +22,18 @@ from accord.core.errors import (
 )
 from accord.core.lock import renewer
 from accord.core.lock.base import LockBackend, get_backend
-from accord.core.plugins import notify
+from accord.core.plugins import get_plugin_manager, notify
 
-__all__ = ["Lock", "LockCore", "validate_timeout"]
+__all__ = ["MAX_TTL", "MIN_TTL", "Lock", "LockCore", "validate_timeout", "validate_ttl"]
 
 logger = logging.getLogger("accord.lock")
 
 #: The holder renews its lease every ``ttl * RENEW_FRACTION`` seconds.
 RENEW_FRACTION = renewer.RENEW_FRACTION
+#: The shortest lease accepted, in seconds (Redis counts milliseconds; renewals come every ttl/3).
+MIN_TTL = 0.01
+#: The longest lease accepted, in seconds (about 31 years): a finite number every server can keep.
+MAX_TTL = 1e9
 
 LostCallback = Callable[["LockCore", str], object]
 
@@ -44,6 +49,32 @@ def _new_owner() -> str:
     if _owner_pid != os.getpid():  # first call, or a forked child: a new random prefix
         _owner_pid, _owner_prefix = os.getpid(), f"{os.getpid()}:{os.urandom(12).hex()}"
     return f"{_owner_prefix}:{next(_owner_count)}"
+
+
+def validate_ttl(ttl: object, what: str = "ttl") -> float:
+    """Return *ttl* as a float; ConfigurationError unless a number of seconds in range.
+
+    Accepted: ``MIN_TTL <= ttl <= MAX_TTL`` (0.01 s to about 31 years). An
+    infinite lease is refused: use a large number (on ``file://`` and
+    ZooKeeper the lease ends with the holder's process or session anyway;
+    there ``ttl`` only sets how often the holder checks it).
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl != ttl:
+        raise ConfigurationError(
+            f"{what}={ttl!r} is invalid: expected the lease in seconds, a number > 0."
+        )
+    if not MIN_TTL <= ttl <= MAX_TTL:
+        hint = (
+            " An infinite lease cannot be renewed or expired: use a large finite number "
+            "(on file:// and ZooKeeper the lease ends with the holder's process or session)."
+            if math.isinf(ttl)
+            else ""
+        )
+        raise ConfigurationError(
+            f"{what}={ttl!r} is invalid: expected the lease in seconds, a finite number > 0, "
+            f"from {MIN_TTL} to {MAX_TTL:.0e}.{hint}"
+        )
+    return float(ttl)
 
 
 def validate_timeout(timeout: float | None, what: str = "timeout") -> float | None:
@@ -80,10 +111,7 @@ class LockCore:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError(f"lock name {name!r} is invalid: expected a non-empty string.")
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-            raise ConfigurationError(
-                f"ttl={ttl!r} is invalid: expected the lease in seconds, a number > 0."
-            )
+        ttl = validate_ttl(ttl)
         if (url is None) == (backend is None):
             raise ConfigurationError(
                 "Lock needs exactly one of url= (e.g. 'redis://localhost:6379/0') or backend=; "
@@ -94,9 +122,12 @@ class LockCore:
                 f"backend options {sorted(options)} only apply with url=, not backend=."
             )
         self.name = name
-        self.ttl = float(ttl)
+        self.ttl = ttl
         self.renew = bool(renew)
         self.timeout = validate_timeout(timeout)
+        # Plugins are loaded now, not after a lock is taken: a broken plugin
+        # setup must fail before anything is held (get_backend loads them too).
+        get_plugin_manager()
         self.backend: LockBackend = backend if backend is not None else get_backend(url, **options)  # type: ignore[arg-type]
         self._on_lost: list[LostCallback] = [on_lost] if callable(on_lost) else list(on_lost)
         self._state = threading.Lock()
@@ -104,7 +135,7 @@ class LockCore:
         self._token: int | None = None
         self._acquired_at = 0.0
         self._lost_reason: str | None = None
-        self._job: renewer.Job | None = None
+        self._job: renewer.Upkeep | None = None
 
     # -- state -------------------------------------------------------------------
 
@@ -118,41 +149,44 @@ class LockCore:
             raise LockError(f"lock {self.name!r} has not been acquired, so it has no token yet.")
         return self._token
 
+    def _why_lost(self) -> str | None:
+        """The reason the current acquisition was lost, or None (asks the upkeep's clock)."""
+        if self._lost_reason is not None:
+            return self._lost_reason
+        job = self._job
+        return job.lost if job is not None and self._owner is not None else None
+
     @property
     def held(self) -> bool:
         """True while this object holds the lock and has not lost it."""
-        return self._owner is not None and self._lost_reason is None
+        return self._owner is not None and self._why_lost() is None
 
     @property
     def lost(self) -> bool:
         """True when the lease of the current acquisition was lost (see the class doc)."""
-        return self._lost_reason is not None
-
-    def locked(self) -> bool:
-        """True when anyone (this object or another holder) holds the lock now.
-
-        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
-        """
-        return self.backend.is_locked(self.name)
+        return self._why_lost() is not None
 
     def ensure_held(self) -> None:
         """Raise :class:`~accord.core.errors.LockLost` unless this object still holds the lock.
 
-        Call it before each step of a long critical section. Raises
-        :class:`~accord.core.errors.NotOwned` if the lock was never acquired
-        or was released.
+        Call it before each step of a long critical section. It raises as soon
+        as the loss is known, before ``on_lost`` callbacks run, and also when
+        no renewal was confirmed for ``ttl`` seconds (a server that does not
+        answer, or this process paused): the lease may have ended then.
+        Raises :class:`~accord.core.errors.NotOwned` if the lock was never
+        acquired or was released.
         """
-        if self._lost_reason is not None:
-            raise LockLost(
-                f"lock {self.name!r} (token {self._token}) was lost: {self._lost_reason}"
-            )
+        reason = self._why_lost()
+        if reason is not None:
+            raise LockLost(f"lock {self.name!r} (token {self._token}) was lost: {reason}")
         if self._owner is None:
             raise NotOwned(f"lock {self.name!r} is not held by this Lock object.")
 
     def on_lost(self, callback: LostCallback) -> LostCallback:
         """Add ``callback(lock, reason)`` to run when the lease is lost; returns it (a decorator).
 
-        Callbacks run on the renewer thread; one that raises is logged and the others still run.
+        Callbacks run on accord's notifier thread, one after another, never on
+        the renewal path; one that raises is logged and the others still run.
         """
         self._on_lost.append(callback)
         return callback
@@ -185,17 +219,43 @@ class LockCore:
         with self._state:
             self._owner, self._token, self._acquired_at = owner, token, now
             self._lost_reason = None
-        self._start_upkeep(owner)
-        notify(
-            "accord_lock_acquired",
-            name=self.name,
-            url=self.backend.url,
-            token=token,
-            wait=now - started,
-        )
+        try:
+            # The lease began between the call and its answer. A long wait
+            # counts from one renewal interval ago: the first renewal then
+            # comes at once and confirms it.
+            self._start_upkeep(owner, max(started, now - self.ttl * RENEW_FRACTION))
+            notify(
+                "accord_lock_acquired",
+                name=self.name,
+                url=self.backend.url,
+                token=token,
+                wait=now - started,
+            )
+        except BaseException:
+            self._abandon(owner)  # a failed acquire holds nothing
+            raise
         return True
 
-    def _take_owner(self) -> str:
+    def _abandon(self, owner: str) -> None:
+        """Give up an acquisition the caller will never know of. Never raises."""
+        with self._state:
+            job = self._job
+            if self._owner == owner:
+                self._owner, self._job = None, None
+        if job is not None:
+            job.cancel()
+        try:
+            self.backend.release(self.name, owner)
+        except Exception as error:
+            logger.warning(
+                "releasing lock %r after a failed acquire failed (the lease ends by itself): %s",
+                self.name,
+                renewer.describe(error),
+            )
+
+    def _take_owner(self) -> tuple[str, str | None]:
+        """The owner to release, and why its lease was lost (None if it was not)."""
+        lost = self._why_lost()
         with self._state:
             owner, job = self._owner, self._job
             self._owner, self._job = None, None
@@ -203,19 +263,19 @@ class LockCore:
             raise NotOwned(f"lock {self.name!r} is not held by this Lock object; nothing released.")
         if job is not None:
             job.cancel()
-        return owner
+        return owner, lost
 
-    def _released(self, owner: str, ok: bool) -> None:
+    def _released(self, owner: str, ok: bool, lost: str | None) -> None:
         held = time.monotonic() - self._acquired_at
         if not ok:
-            reason = self._lost_reason or "expired or taken by another holder"
+            reason = lost or "expired or taken by another holder"
             self._mark_lost(owner, reason)
             raise NotOwned(
                 f"lock {self.name!r} (token {self._token}) was no longer held when released "
                 f"({reason}); the current holder was left alone."
             )
-        if self._lost_reason is not None:
-            raise NotOwned(f"lock {self.name!r} was lost ({self._lost_reason}) before release.")
+        if lost is not None:
+            raise NotOwned(f"lock {self.name!r} was lost ({lost}) before release.")
         notify(
             "accord_lock_released",
             name=self.name,
@@ -237,38 +297,40 @@ class LockCore:
             return None
         return LockLost(str(error)) if isinstance(error, NotOwned) else error
 
-    # -- lease upkeep (runs on the renewer thread) ---------------------------------------
+    # -- lease upkeep (renewals on renewer workers, notices on the notifier thread) -----
 
-    def _start_upkeep(self, owner: str) -> None:
-        if self.renew or not self.backend.expires:
-            job = renewer.keep_renewed(
-                self.backend,
-                self.name,
-                owner,
-                self.ttl,
-                on_lost=lambda reason: self._mark_lost(owner, reason),
-                still_held=lambda: self._owner == owner,
-            )
-        else:
-
-            def expire() -> None:
-                if self._owner == owner:
-                    self._mark_lost(owner, "expired")
-
-            job = renewer.schedule(self.ttl, expire)
+    def _start_upkeep(self, owner: str, since: float) -> None:
+        job = renewer.keep_renewed(
+            self.backend,
+            self.name,
+            owner,
+            self.ttl,
+            on_lost=lambda reason: self._mark_lost(owner, reason, release=True),
+            still_held=lambda: self._owner == owner,
+            renew=self.renew or not self.backend.expires,
+            since=since,
+        )
         with self._state:
             if self._owner == owner:
                 self._job = job
-                return
-        job.cancel()
+        if self._job is not job:
+            job.cancel()
+            return
+        watch = getattr(self.backend, "watch_lease", None)
+        if watch is not None:  # the server tells of a loss between renewals (ZooKeeper)
+            watch(self.name, owner, job.lose)
 
-    def _mark_lost(self, owner: str, reason: str) -> None:
+    def _mark_lost(self, owner: str, reason: str, *, release: bool = False) -> None:
         with self._state:
             if self._lost_reason is not None or self._token is None:
                 return
             if self._owner is not None and self._owner != owner:
                 return  # a later acquisition of this object; the old lease is not it
             self._lost_reason = reason
+        if release and not self.backend.expires:
+            # A lease that does not expire (a ZooKeeper node after SUSPENDED, a
+            # file ticket) would block every waiter until release(): free it now.
+            renewer.schedule(0, lambda: self._abandon_quietly(owner))
         notify(
             "accord_lock_lost",
             name=self.name,
@@ -282,6 +344,16 @@ class LockCore:
                 callback(self, reason)
             except Exception:
                 logger.exception("on_lost callback of lock %r failed", self.name)
+
+    def _abandon_quietly(self, owner: str) -> None:
+        try:
+            self.backend.release(self.name, owner)
+        except Exception as error:
+            logger.warning(
+                "freeing lost lock %r failed (it ends with the session or process): %s",
+                self.name,
+                renewer.describe(error),
+            )
 
 
 class Lock(LockCore):
@@ -298,12 +370,16 @@ class Lock(LockCore):
       :class:`~accord.core.errors.NotOwned` and changes nothing: it never
       frees a lock another holder now owns.
     * The lease can be **lost** while the holder runs (it expired, a renewal
-      failed, someone deleted it, the ZooKeeper session expired): then
-      :attr:`lost` becomes true, observers of ``accord_lock_lost`` and the
-      ``on_lost`` callbacks run (on the renewer thread), and
-      :meth:`ensure_held` raises :class:`~accord.core.errors.LockLost`.
-      Leaving a ``with`` block after a loss raises ``LockLost`` too, unless
-      the block raised.
+      failed or went unanswered for ``ttl``, someone deleted it, the
+      ZooKeeper connection was suspended or its session expired): then
+      :attr:`lost` becomes true and :meth:`ensure_held` raises
+      :class:`~accord.core.errors.LockLost` at once; observers of
+      ``accord_lock_lost`` and the ``on_lost`` callbacks run soon after, on
+      accord's notifier thread. A loss is noticed within one renewal
+      interval (``ttl / 3``) of the lease ending. Leaving a ``with`` block
+      after a loss raises ``LockLost`` too, unless the block raised.
+    * A failed or cancelled acquire holds nothing: what it may have taken is
+      released, or ends by itself within ``ttl`` (ZooKeeper: the session).
     * Not reentrant: calling :meth:`acquire` on a ``Lock`` that holds the
       lock raises :class:`~accord.core.errors.LockError`. Two ``Lock``
       objects with the same name exclude each other, also in one thread. A
@@ -316,9 +392,9 @@ class Lock(LockCore):
     :param url: the backend's URL (``redis://``, ``rediss://``, ``unix://``,
         ``zookeeper://``, ``file://``, ``memory://`` or a plugin's scheme).
     :param backend: a backend object instead of a URL.
-    :param ttl: the lease in seconds: if the holder dies, others may take the
-        lock after this long (ZooKeeper: after the session timeout; file: at
-        once, when the process dies).
+    :param ttl: the lease in seconds, from 0.01 to 1e9 (finite): if the holder
+        dies, others may take the lock after this long (ZooKeeper: after the
+        session timeout; file: at once, when the process dies).
     :param renew: keep extending the lease every ``ttl / 3`` seconds while
         held. With False the lease expires ``ttl`` after acquiring.
     :param timeout: how long ``with lock:`` waits (None: for ever).
@@ -326,11 +402,12 @@ class Lock(LockCore):
     :param options: passed to the backend when it is made from *url*.
 
     **Fencing.** Each successful acquire sets :attr:`token` to an integer
-    strictly greater than any token issued before for this name on this
-    backend. Pass it with every write to the protected resource, and have
-    the resource refuse a write whose token is lower than the highest it has
-    seen: a holder that lost its lease without noticing (a long GC pause)
-    can then do no harm.
+    greater than any token issued before for this name on this backend
+    (what each backend guarantees, and when, is in the lock guide). Pass it
+    with every write to the protected resource, and have the resource refuse
+    a write whose token is **not greater** than the last token it accepted
+    from another holder: a holder that lost its lease without noticing (a
+    long GC pause) can then do no harm.
     """
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
@@ -357,8 +434,15 @@ class Lock(LockCore):
         left alone). :class:`~accord.core.errors.LockBackendError` if the
         server fails; the lease then ends by itself after ``ttl``.
         """
-        owner = self._take_owner()
-        self._released(owner, self.backend.release(self.name, owner))
+        owner, lost = self._take_owner()
+        self._released(owner, self.backend.release(self.name, owner), lost)
+
+    def locked(self) -> bool:
+        """True when anyone (this object or another holder) holds the lock now.
+
+        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
+        """
+        return self.backend.is_locked(self.name)
 
     def __enter__(self) -> Lock:
         if not self.acquire(timeout=self.timeout):
