@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import logging
 import threading
 import time
 from types import TracebackType
@@ -13,11 +12,8 @@ from typing import Any
 
 from accord.core.errors import LockBackendError, NotOwned
 from accord.core.lock.lock import LockCore
-from accord.core.lock.renewer import describe
 
 __all__ = ["AsyncLock"]
-
-logger = logging.getLogger("accord.lock")
 
 
 class AsyncLock(LockCore):
@@ -42,10 +38,14 @@ class AsyncLock(LockCore):
         owner, timeout = self._prepare(blocking, timeout)
         started = time.monotonic()
         native = getattr(self.backend, "acquire_async", None)
-        if native is not None:
-            token = await native(self.name, owner, self.ttl, timeout)
-        else:
+        if native is None:
             token = await self._acquire_in_thread(owner, timeout)
+        else:
+            try:
+                token = await native(self.name, owner, self.ttl, timeout)
+            except BaseException:
+                self._release_later(owner)  # it may have taken the lock before it failed
+                raise
         return self._acquired(owner, token, started)
 
     async def _acquire_in_thread(self, owner: str, timeout: float | None) -> int | None:
@@ -70,29 +70,28 @@ class AsyncLock(LockCore):
             cancel.set()
             done.add_done_callback(functools.partial(self._release_late, owner))
             raise
+        except BaseException:
+            self._release_later(owner)  # it may have taken the lock before it failed
+            raise
 
     def _release_late(self, owner: str, done: concurrent.futures.Future[int | None]) -> None:
-        """Release what a cancelled attempt took after all (runs in its thread)."""
-        if done.exception() is not None or done.result() is None:
-            return
-        try:
-            self.backend.release(self.name, owner)
-        except Exception as error:
-            logger.warning(
-                "releasing lock %r taken after its acquire was cancelled failed "
-                "(the lease ends by itself): %s",
-                self.name,
-                describe(error),
-            )
+        """Release what a cancelled attempt took after all, or may have taken before failing."""
+        if done.exception() is None and done.result() is None:
+            return  # it gave up: nothing taken
+        self._release_later(owner)
 
     async def release(self) -> None:
         """Free the lock (see ``Lock.release``); NotOwned if not held or lost."""
         owner, lost = self._take_owner()
         native = getattr(self.backend, "release_async", None)
-        if native is not None:
-            ok = await native(self.name, owner)
-        else:
-            ok = await asyncio.to_thread(self.backend.release, self.name, owner)
+        try:
+            if native is not None:
+                ok = await native(self.name, owner)
+            else:
+                ok = await asyncio.to_thread(self.backend.release, self.name, owner)
+        except LockBackendError:
+            self._release_later(owner, 0.1)  # a lease that does not expire must still end
+            raise
         self._released(owner, bool(ok), lost)
 
     async def locked(self) -> bool:

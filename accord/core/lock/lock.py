@@ -34,6 +34,8 @@ RENEW_FRACTION = renewer.RENEW_FRACTION
 MIN_TTL = 0.01
 #: The longest lease accepted, in seconds (about 31 years): a finite number every server can keep.
 MAX_TTL = 1e9
+# Seconds between background attempts to free a lease that does not expire (ZooKeeper, file).
+_RELEASE_RETRIES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 LostCallback = Callable[["LockCore", str], object]
 
@@ -246,12 +248,31 @@ class LockCore:
             job.cancel()
         try:
             self.backend.release(self.name, owner)
-        except Exception as error:
-            logger.warning(
-                "releasing lock %r after a failed acquire failed (the lease ends by itself): %s",
-                self.name,
-                renewer.describe(error),
-            )
+        except Exception:
+            self._release_later(owner)
+
+    def _release_later(self, owner: str, delay: float = 0.0) -> None:
+        """Release *owner*'s lease in the background, retrying a while on a lease that
+        does not end by itself. For an acquire that failed (it may have taken the lock
+        before failing), a release that failed, a lease lost. Never raises."""
+        retries = iter(() if self.backend.expires else _RELEASE_RETRIES)
+
+        def attempt() -> float | None:
+            try:
+                self.backend.release(self.name, owner)
+            except Exception as error:
+                again = next(retries, None)
+                if again is None:
+                    logger.warning(
+                        "freeing lock %r in the background failed (its lease ends by itself, "
+                        "or with the session or process): %s",
+                        self.name,
+                        renewer.describe(error),
+                    )
+                return again
+            return None
+
+        renewer.schedule(delay, attempt)
 
     def _take_owner(self) -> tuple[str, str | None]:
         """The owner to release, and why its lease was lost (None if it was not)."""
@@ -330,7 +351,7 @@ class LockCore:
         if release and not self.backend.expires:
             # A lease that does not expire (a ZooKeeper node after SUSPENDED, a
             # file ticket) would block every waiter until release(): free it now.
-            renewer.schedule(0, lambda: self._abandon_quietly(owner))
+            self._release_later(owner)
         notify(
             "accord_lock_lost",
             name=self.name,
@@ -344,16 +365,6 @@ class LockCore:
                 callback(self, reason)
             except Exception:
                 logger.exception("on_lost callback of lock %r failed", self.name)
-
-    def _abandon_quietly(self, owner: str) -> None:
-        try:
-            self.backend.release(self.name, owner)
-        except Exception as error:
-            logger.warning(
-                "freeing lost lock %r failed (it ends with the session or process): %s",
-                self.name,
-                renewer.describe(error),
-            )
 
 
 class Lock(LockCore):
@@ -422,9 +433,12 @@ class Lock(LockCore):
         """
         owner, timeout = self._prepare(blocking, timeout)
         started = time.monotonic()
-        return self._acquired(
-            owner, self.backend.acquire(self.name, owner, self.ttl, timeout), started
-        )
+        try:
+            token = self.backend.acquire(self.name, owner, self.ttl, timeout)
+        except BaseException:
+            self._release_later(owner)  # it may have taken the lock before it failed
+            raise
+        return self._acquired(owner, token, started)
 
     def release(self) -> None:
         """Free the lock and wake the next waiter.
@@ -435,7 +449,12 @@ class Lock(LockCore):
         server fails; the lease then ends by itself after ``ttl``.
         """
         owner, lost = self._take_owner()
-        self._released(owner, self.backend.release(self.name, owner), lost)
+        try:
+            ok = self.backend.release(self.name, owner)
+        except LockBackendError:
+            self._release_later(owner, 0.1)  # a lease that does not expire must still end
+            raise
+        self._released(owner, ok, lost)
 
     def locked(self) -> bool:
         """True when anyone (this object or another holder) holds the lock now.

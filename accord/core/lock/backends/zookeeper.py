@@ -227,27 +227,34 @@ class ZooKeeperBackend:
             self._last_use[base] = time.monotonic()
         prefix = f"{base}/{_PREFIX}{secrets.token_hex(6)}-"
         path: str | None = None
+        lost = (self._exceptions.ConnectionLoss, self._exceptions.SessionExpiredError)
         try:
-            path, stat = self._create(client, base, prefix, owner, deadline)
-            mine = path.rsplit("/", 1)[1]
+            node, stat = self._create(client, base, prefix, owner, deadline)
+            path = node  # deleted on the way out unless we hold it
             while True:
-                children = self._get(client.get_children_async(base), deadline)
-                nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
-                if mine not in nodes:  # the session expired while we waited: node gone
-                    raise LockBackendError(
-                        f"ZooKeeper at {self.url}: the session expired while waiting for {name!r}"
-                    )
-                ahead = [n for n in nodes if _sequence(n) < _sequence(mine)]
-                if not ahead:
-                    with self._mutex:
-                        self._held[name, owner] = (path, client.client_id[0], int(stat.czxid))
-                    path = None  # ours now: keep it
-                    return int(stat.czxid)
-                adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
-                if adopted is not None:  # held by the same owner elsewhere: drop our node
-                    return adopted
-                if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, cancel):
-                    return None
+                try:
+                    children = self._get(client.get_children_async(base), deadline)
+                    nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
+                    mine = node.rsplit("/", 1)[1]
+                    if mine not in nodes:  # the session expired while we waited: queue again
+                        path = None
+                        node, stat = self._create(client, base, prefix, owner, deadline)
+                        path = node
+                        continue
+                    ahead = [n for n in nodes if _sequence(n) < _sequence(mine)]
+                    if not ahead:
+                        with self._mutex:
+                            self._held[name, owner] = (node, client.client_id[0], int(stat.czxid))
+                        path = None  # ours now: keep it
+                        return int(stat.czxid)
+                    adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
+                    if adopted is not None:  # held by the same owner elsewhere: drop our node
+                        return adopted
+                    if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, cancel):
+                        return None
+                except lost:  # our node stays while the session lives: wait on once back
+                    if not self._wait_connected(deadline):
+                        raise
         except self._errors as exc:
             raise self._fail(f"acquire {name!r}", exc) from exc
         finally:
@@ -406,6 +413,7 @@ class ZooKeeperBackend:
         """
         with self._mutex:
             mine = (name, owner) in self._held
+        session = self.client.client_id
         path = self._check(name, owner, pop=True) if mine else self._path_of(name, owner)
         if path is None:
             return False
@@ -415,7 +423,9 @@ class ZooKeeperBackend:
             try:
                 self._get(self.client.delete_async(path), deadline)
             except self._exceptions.NoNodeError:
-                return retried  # gone: by our first delete, if its answer was lost
+                # Gone: by our first delete if its answer was lost, unless the session
+                # expired meanwhile (then the node went with it: not a release).
+                return retried and self.client.client_id == session
             except self._errors as exc:
                 retried = True
                 if self._wait_connected(deadline):
