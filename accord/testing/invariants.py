@@ -16,10 +16,12 @@ event                  meaning (extra fields)
 ``gave-up``            its acquire timed out; it holds nothing
 ``acquire-failed``     its acquire raised (``error``); a lease may have been left
 ``lost``               it learnt its lease was lost (``reason``)
+``fenced``             the store refused its write (``token``): a stale holder
 ``releasing``          it stops using the lock and calls release
 ``released``           the server confirmed it held the lock until then
 ``release-failed``     release raised (``error``): it was lost, or unconfirmed
-``fault`` / ``healed`` a fault hit this client (``kind``), and ended
+``fault`` / ``healed`` a fault hit this client (``kind``; ``frozen=True``: its whole
+                       process was stopped), and ended
 ``killed``             the client's process was killed
 =====================  ==========================================================
 
@@ -43,7 +45,7 @@ logic are not lock-specific.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,15 +114,19 @@ def reused_tokens(events: Iterable[dict[str, Any]]) -> list[str]:
     return findings
 
 
-def late_notices(holds_: Sequence[Hold], *, within: float) -> list[str]:
+def late_notices(events: Iterable[dict[str, Any]], *, within: float) -> list[str]:
     """Findings: a holder that kept believing it held the lock after another took it.
 
     For two holds that overlap in time, the one with the lower token is the
     stale one: it must stop within *within* seconds (one renewal interval,
     plus slack) of the other's start, or of its own start if it began later
-    (a reply that arrived late), and the server must not confirm its release
+    (a reply that arrived late), or of the end of a ``frozen`` fault on it
+    (a stopped process notices nothing), and the server must not confirm its release
     after the other's start (that would be two holders at once).
     """
+    events = list(events)
+    holds_ = holds(events)
+    faults = _fault_windows(events, frozen=True)
     findings = []
     for i, first in enumerate(holds_):
         for second in holds_[i + 1 :]:
@@ -130,6 +136,9 @@ def late_notices(holds_: Sequence[Hold], *, within: float) -> list[str]:
                 continue
             stale, fresh = (first, second) if first.token < second.token else (second, first)
             since = max(stale.start, fresh.start)
+            for began, healed in faults.get(stale.client, ()):
+                if began <= since + within:
+                    since = max(since, healed)
             if stale.released is not None and stale.released > fresh.start:
                 findings.append(
                     f"{stale.client} (token {stale.token}) had its release confirmed at "
@@ -143,6 +152,23 @@ def late_notices(holds_: Sequence[Hold], *, within: float) -> list[str]:
                     f"{fresh.client} (token {fresh.token}) had it: more than {within} s"
                 )
     return findings
+
+
+def _fault_windows(
+    events: Iterable[dict[str, Any]], *, frozen: bool = False
+) -> dict[str, list[tuple[float, float]]]:
+    """Per client, the times a fault (a *frozen* one) was on it (never healed: to inf)."""
+    windows: dict[str, list[tuple[float, float]]] = {}
+    began: dict[str, float] = {}
+    for event in sorted(events, key=lambda e: e["at"]):
+        kind, client = event["event"], event["client"]
+        if kind == "fault" and (event.get("frozen") or not frozen):
+            began[client] = event["at"]
+        elif kind == "healed" and client in began:
+            windows.setdefault(client, []).append((began.pop(client), event["at"]))
+    for client, at in began.items():
+        windows.setdefault(client, []).append((at, math.inf))
+    return windows
 
 
 def unexplained_losses(events: Iterable[dict[str, Any]]) -> list[str]:
@@ -167,13 +193,8 @@ def _intervals(events: list[dict[str, Any]], lease: float) -> list[tuple[float, 
             begun[client] = event["at"]
         elif kind == "acquire-failed":  # it may have taken the lock before failing
             spans.append((begun.pop(client, event["at"]), event["at"] + lease))
-        elif kind == "fault":
-            begun[f"fault:{client}"] = event["at"]
-        elif kind == "healed" and f"fault:{client}" in begun:
-            spans.append((begun.pop(f"fault:{client}"), event["at"] + lease))
-    for key, at in begun.items():
-        if key.startswith("fault:"):  # never healed
-            spans.append((at, math.inf))
+    for windows in _fault_windows(events).values():
+        spans += [(began, healed + lease) for began, healed in windows]
     return sorted(spans)
 
 
@@ -236,10 +257,9 @@ def check_lock(
     :param slack: scheduling noise allowed on top of either.
     """
     events = list(events)
-    found = holds(events)
     return [
         *reused_tokens(events),
-        *late_notices(found, within=interval + slack),
+        *late_notices(events, within=interval + slack),
         *unexplained_losses(events),
         *unattended_waits(events, lease=lease, slack=slack),
         *check_fenced_writes(writes),
