@@ -8,24 +8,24 @@ event without ``event``, ``client`` or ``at``.
 The events a lock's clients record (any client; the harness records the
 fault events):
 
-=====================  ==========================================================
-event                  meaning (extra fields)
-=====================  ==========================================================
-``acquiring``          the client starts to wait for the lock
-``acquired``           it holds the lock (``token``)
-``gave-up``            its acquire timed out; it holds nothing
-``acquire-failed``     its acquire raised (``error``); a lease may have been left
-``lost``               it learnt its lease was lost (``reason``)
-``fenced``             the store refused its write (``token``): a stale holder
-``releasing``          it stops using the lock and calls release
-``released``           the server confirmed it held the lock until then
-``release-failed``     release raised (``error``): it was lost, or unconfirmed
-``fault`` / ``healed`` a fault hit this client (``kind``; ``frozen=True``: its whole
-                       process was stopped), and ended
-``killed``             the client's process was killed
-=====================  ==========================================================
+========================  ==========================================================
+event                     meaning (extra fields)
+========================  ==========================================================
+``acquiring``             the client starts to wait for the lock
+``acquired``              it holds the lock (``token``)
+``gave-up``               its acquire timed out; it holds nothing
+``acquire-failed``        its acquire raised (``error``); a lease may have been left
+``lost``                  it learnt its lease was lost (``reason``)
+``fenced``                the store refused its write (``token``): a stale holder
+``releasing``             it stops using the lock and calls release
+``released``              the server confirmed it held the lock until then
+``release-failed``        release raised (``error``): it was lost, or unconfirmed
+``fault`` / ``healed``    a fault hit this client (``kind``; ``frozen=True``: its whole
+                          process was stopped), and ended
+``killed``                the client's process was killed
+========================  ==========================================================
 
-The three invariants of issue 11, for every backend:
+The three invariants of a lock, for every backend:
 
 * **never two holders at once**, as a store that checks fencing tokens sees
   it: no token is issued to two clients (:func:`reused_tokens`); no release
@@ -121,8 +121,8 @@ def late_notices(events: Iterable[dict[str, Any]], *, within: float) -> list[str
     stale one: it must stop within *within* seconds (one renewal interval,
     plus slack) of the other's start, or of its own start if it began later
     (a reply that arrived late), or of the end of a ``frozen`` fault on it
-    (a stopped process notices nothing), and the server must not confirm its release
-    after the other's start (that would be two holders at once).
+    (a stopped process notices nothing), and the server must not confirm a release it
+    sent after the other took the lock (that would be two holders at once).
     """
     events = list(events)
     holds_ = holds(events)
@@ -130,7 +130,8 @@ def late_notices(events: Iterable[dict[str, Any]], *, within: float) -> list[str
     findings = []
     for i, first in enumerate(holds_):
         for second in holds_[i + 1 :]:
-            if second.start >= first.stop or first.client == second.client:
+            held_until = max(first.stop, first.released or first.stop)  # until confirmed free
+            if second.start >= held_until or first.client == second.client:
                 continue
             if first.token is None or second.token is None:
                 continue
@@ -139,11 +140,11 @@ def late_notices(events: Iterable[dict[str, Any]], *, within: float) -> list[str
             for began, healed in faults.get(stale.client, ()):
                 if began <= since + within:
                     since = max(since, healed)
-            if stale.released is not None and stale.released > fresh.start:
+            if stale.released is not None and stale.stop > fresh.start:
                 findings.append(
-                    f"{stale.client} (token {stale.token}) had its release confirmed at "
-                    f"{stale.released:.3f}, after {fresh.client} (token {fresh.token}) took the "
-                    f"lock at {fresh.start:.3f}: two holders at once"
+                    f"{stale.client} (token {stale.token}) released at {stale.stop:.3f}, and the "
+                    f"server confirmed it, after {fresh.client} (token {fresh.token}) had taken "
+                    f"the lock at {fresh.start:.3f}: two holders at once"
                 )
             elif stale.stop > since + within:
                 findings.append(

@@ -224,6 +224,8 @@ def notify_soon(function: Callable[[], object]) -> None:
 RENEW_FRACTION = 1 / 3
 
 
+_losses = threading.Lock()  # orders a loss against a cancel (rare: one lock for all)
+
 _UNCONFIRMED = (
     "expired: no renewal was confirmed within the lease (the server did not answer in time, "
     "or this process was paused)"
@@ -242,7 +244,7 @@ class Upkeep(Job):
     lease lost, even if no renewal has run since (the process was paused).
     """
 
-    __slots__ = ("_expired", "_lock", "_lost", "_on_lost", "valid_until")
+    __slots__ = ("_expired", "_lost", "_on_lost", "valid_until")
 
     def __init__(
         self, valid_until: float, on_lost: Callable[[str], object], expired: str = _UNCONFIRMED
@@ -252,7 +254,6 @@ class Upkeep(Job):
         self._on_lost = on_lost
         self._expired = expired
         self._lost: str | None = None
-        self._lock = threading.Lock()
 
     @property
     def lost(self) -> str | None:
@@ -266,7 +267,7 @@ class Upkeep(Job):
 
         Does nothing after :meth:`cancel` (the holder released) or a first loss. Never raises.
         """
-        with self._lock:
+        with _losses:
             if self._lost is not None or self.cancelled:
                 return
             self._lost = reason
@@ -276,7 +277,7 @@ class Upkeep(Job):
 
     def cancel(self) -> None:
         """Stop the upkeep quietly (the holder released). Never raises."""
-        with self._lock:
+        with _losses:
             self.cancelled = True
 
 

@@ -15,8 +15,8 @@ suffix to it, so a hash tag keeps them all on one cluster slot:
 ==============================  ==============================================================
 
 Tokens never go below the server's clock in microseconds, so a restart or a
-failover that lost the counter still issues greater tokens (unless the new
-server's clock is behind the old one's).
+failover that lost the counter still issues greater tokens, unless the new
+server's clock is behind the old one's.
 
 A hand-over gives the lock to the first live waiter and pushes its token to
 its wake list. A waiter blocked in ``BLPOP`` empties that list the moment it
@@ -37,15 +37,17 @@ def holder_key(name: str) -> str:
     return f"accord:lock:{{{name}}}"
 
 
-_PRELUDE = """
+# Every script starts with its common path, which defines nothing: building the
+# helpers below costs more than the path itself. The names they use:
+_NAMES = """
 local lock = KEYS[1]
-local queue, alive, ttls = lock .. ':queue', lock .. ':alive', lock .. ':ttls'
-local fence, wake, handed = lock .. ':fence', lock .. ':wake:', lock .. ':handed'
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
--- Above the last token, and never below the clock in microseconds (exact in a double).
+local queue, fence = lock .. ':queue', lock .. ':fence'
+"""
+
+# Above the last token and never below the clock in microseconds (exact in a
+# double). Never ahead of the clock either (but by the odd microsecond): a
+# counter restored from a snapshot then stays below the tokens to come.
+_NEXT_TOKEN = """
 local function next_token()
   local t = redis.call('TIME')
   local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -55,6 +57,15 @@ local function next_token()
     redis.call('SET', fence, string.format('%.0f', n))
   end
   return n
+end
+"""
+
+_HELPERS = """
+local alive, ttls = lock .. ':alive', lock .. ':ttls'
+local wake, handed = lock .. ':wake:', lock .. ':handed'
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function forget(w)
   redis.call('ZREM', queue, w)
@@ -66,7 +77,6 @@ local function drop_dead(now)
 end
 -- Give the free lock to the first live waiter: its token goes to its wake list.
 local function hand_off(claim_ms)
-  if redis.call('EXISTS', queue) == 0 then return end
   drop_dead(now_ms())
   local head = redis.call('ZRANGE', queue, 0, 0)[1]
   while head do
@@ -87,20 +97,24 @@ end
 #: ARGV: owner, ttl ms, wait ('1' to queue), alive ms, claim ms.
 #: Returns {1, token} when held, else {0, ms until the lock may change hands, rank in queue}.
 ACQUIRE = (
-    _PRELUDE
+    _NAMES
+    + _NEXT_TOKEN
     + """
-local owner, ttl, wait = ARGV[1], ARGV[2], ARGV[3]
-local alive_ms, claim_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
+local owner, ttl = ARGV[1], ARGV[2]
 local current = redis.call('GET', lock)
-if current == owner then  -- handed to us, or held by this owner elsewhere: adopt
-  redis.call('PEXPIRE', lock, ttl)
-  redis.call('DEL', wake .. owner)
-  return {1, tonumber(redis.call('GET', fence))}
-end
 if (not current) and redis.call('EXISTS', queue) == 0 then  -- free, nobody queued: common
   redis.call('SET', lock, owner, 'PX', ttl)
   return {1, next_token()}
 end
+if current == owner then  -- handed to us, or held by this owner elsewhere: adopt
+  redis.call('PEXPIRE', lock, ttl)
+  redis.call('DEL', lock .. ':wake:' .. owner)
+  return {1, tonumber(redis.call('GET', fence))}
+end
+"""
+    + _HELPERS
+    + """
+local wait, alive_ms, claim_ms = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 drop_dead(now)
 if current and redis.call('EXISTS', handed) == 0 and redis.call('EXISTS', wake .. current) == 1 then
@@ -138,7 +152,7 @@ return {0, left, rank}
 #: ARGV: owner, claim ms, alive ms. Returns 1 if released (also when this owner's
 #: release already ran: a retry after a lost reply), 0 if the owner does not hold it.
 RELEASE = (
-    _PRELUDE
+    _NAMES
     + """
 if redis.call('GET', lock) ~= ARGV[1] then
   if redis.call('GET', lock .. ':released') == ARGV[1] then return 1 end
@@ -146,6 +160,11 @@ if redis.call('GET', lock) ~= ARGV[1] then
 end
 redis.call('DEL', lock)
 redis.call('SET', lock .. ':released', ARGV[1], 'PX', ARGV[3])
+if redis.call('EXISTS', queue) == 0 then return 1 end
+"""
+    + _NEXT_TOKEN
+    + _HELPERS
+    + """
 hand_off(tonumber(ARGV[2]))
 return 1
 """
@@ -153,13 +172,15 @@ return 1
 
 #: A waiter giving up (ARGV: owner, claim ms). The lock may have been handed to it: pass it on.
 CANCEL = (
-    _PRELUDE
+    _NAMES
+    + _NEXT_TOKEN
+    + _HELPERS
     + """
 forget(ARGV[1])
 redis.call('DEL', wake .. ARGV[1])
 if redis.call('GET', lock) == ARGV[1] then
   redis.call('DEL', lock)
-  hand_off(tonumber(ARGV[2]))
+  if redis.call('EXISTS', queue) == 1 then hand_off(tonumber(ARGV[2])) end
 end
 return 1
 """
