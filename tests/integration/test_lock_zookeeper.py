@@ -163,9 +163,9 @@ def test_the_parents_of_released_locks_are_removed(url: str, client: Any) -> Non
 def test_removing_parents_never_fails_a_lock_taken_meanwhile(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from accord.core.lock.backends import zookeeper
+    from accord.core.lock.backends import zookeeper_session
 
-    monkeypatch.setattr(zookeeper, "PARENT_IDLE", 0.0)  # remove each parent as soon as possible
+    monkeypatch.setattr(zookeeper_session, "PARENT_IDLE", 0.0)  # remove parents at once
     errors: list[BaseException] = []
 
     def take_turns(connect_timeout: float) -> None:

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from accord.core.errors import LockBackendError, NotOwned
-from accord.core.lock.lock import LockCore
+from accord.core.lock.core import LockCore
 
 __all__ = ["AsyncLock"]
 

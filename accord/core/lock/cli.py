@@ -44,7 +44,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 from accord.core.errors import AccordError, LockError, MissingDependency, NotOwned
-from accord.core.lock.lock import Lock, LockCore
+from accord.core.lock.core import LockCore
+from accord.core.lock.lock import Lock
 
 __all__ = ["EXIT_BUSY", "EXIT_LOST", "EXIT_UNAVAILABLE", "main"]
 

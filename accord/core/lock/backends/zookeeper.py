@@ -33,9 +33,10 @@ creates an ephemeral sequential node under ``/accord/locks/<name>``; the
 lowest sequence holds the lock; every other waiter watches only its
 predecessor, so a release wakes exactly one waiter, in arrival order, with
 no polling and no herd. Names are %-escaped (``.`` and ``..`` too). A lock's
-parent znode is removed once no process of this backend has used the name for
-:data:`PARENT_IDLE` seconds and it has no children (ZooKeeper refuses to
-delete one that has: a waiter that just arrived keeps it).
+parent znode is removed once this process left the name unused for a while
+and it has no children (ZooKeeper refuses to delete one that has: a waiter
+that just arrived keeps it); see
+:mod:`~accord.core.lock.backends.zookeeper_session`.
 """
 
 from __future__ import annotations
@@ -44,32 +45,26 @@ import secrets
 import threading
 import time
 import urllib.parse
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from accord.core.errors import ConfigurationError, LockBackendError
 from accord.core.hookspecs import hookimpl
 from accord.core.lock import renewer
+from accord.core.lock.backends.zookeeper_session import (
+    PARENT_IDLE,
+    SUSPENDED,
+    ZooKeeperSession,
+)
 from accord.core.lock.base import option, redact
-from accord.core.optional import import_optional
 
 __all__ = ["PARENT_IDLE", "ZooKeeperBackend", "accord_lock_backend"]
 
 _ROOT = "/accord/locks"
 _PREFIX = "lock-"
 _OPTIONS = {"session_timeout", "connect_timeout"}
-_MIN_REQUEST = 0.25  # seconds a request may take even when the deadline is closer
 _RECHECK = 2.0  # seconds between looks at the queue while a watch has not fired
 _POLL = 0.05  # seconds between looks at a waiter's cancel event
-#: Seconds a lock name must go unused (by this backend) before its empty parent znode is removed.
-PARENT_IDLE = 2.0
-
-_SUSPENDED = (
-    "ZooKeeper connection SUSPENDED: the session, and the lock with it, may expire "
-    "before the connection comes back"
-)
-_LOST = "ZooKeeper session LOST: the session expired and the lock node is gone"
 
 
 def _setter(event: threading.Event) -> Any:
@@ -80,7 +75,7 @@ def _sequence(node: str) -> int:
     return int(node[-10:])  # ZooKeeper's sequence suffix: 10 digits
 
 
-class ZooKeeperBackend:
+class ZooKeeperBackend(ZooKeeperSession):
     """Locks on ZooKeeper; see the module docstring for the guarantees."""
 
     expires = False
@@ -89,70 +84,11 @@ class ZooKeeperBackend:
     def __init__(
         self, hosts: str, *, url: str, session_timeout: float = 10.0, connect_timeout: float = 5.0
     ) -> None:
-        kazoo_client = import_optional("kazoo.client", extra="zookeeper", purpose="ZooKeeper locks")
-        self._exceptions = import_optional(
-            "kazoo.exceptions", extra="zookeeper", purpose="ZooKeeper locks"
+        super().__init__(
+            hosts, url=url, session_timeout=session_timeout, connect_timeout=connect_timeout
         )
-        timeouts = import_optional(
-            "kazoo.handlers.threading", extra="zookeeper", purpose="ZooKeeper locks"
-        )
-        self._states = import_optional(
-            "kazoo.protocol.states", extra="zookeeper", purpose="ZooKeeper locks"
-        ).KazooState
-        self.url = redact(url)
-        self.hosts = hosts
-        self.connect_timeout = connect_timeout
-        self.client: Any = kazoo_client.KazooClient(hosts=hosts, timeout=session_timeout)
-        self.client.add_listener(self._state_changed)
-        self._errors = (self._exceptions.KazooException, timeouts.KazooTimeoutError)
-        self._started = False
-        self._start_lock = threading.Lock()
-        self._connected = threading.Event()
         # (name, owner) -> (node path, session id, token) of the locks this process holds
         self._held: dict[tuple[str, str], tuple[str, int, int]] = {}
-        self._watchers: dict[tuple[str, str], Callable[[str], object]] = {}
-        self._pending: set[str] = set()  # node paths to delete once connected
-        self._last_use: dict[str, float] = {}  # parent path -> when this backend last used it
-        self._sweeping: set[str] = set()  # parent paths with a removal scheduled
-        self._mutex = threading.Lock()
-
-    # -- the session ---------------------------------------------------------------
-
-    def _session(self, timeout: float | None) -> Any:
-        with self._start_lock:
-            if not self._started:
-                wait = (
-                    self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
-                )
-                try:
-                    with warnings.catch_warnings():
-                        # The chroot is made with the first lock node (makepath); no news.
-                        warnings.filterwarnings("ignore", "No chroot path exists")
-                        self.client.start(timeout=max(wait, 0.05))
-                except self._errors as exc:
-                    self.client.stop()  # else kazoo keeps reconnecting in the background
-                    raise LockBackendError(
-                        f"ZooKeeper at {self.url} could not be reached within {wait:.2f} s: "
-                        f"{renewer.describe(exc)}"
-                    ) from exc
-                self._started = True
-        return self.client
-
-    def _state_changed(self, state: str) -> None:
-        """kazoo's connection listener: runs on kazoo's thread, must not block."""
-        if state == self._states.CONNECTED:
-            self._connected.set()
-            if self._pending:
-                renewer.schedule(0, self._delete_pending)
-            return
-        self._connected.clear()
-        reason = _LOST if state == self._states.LOST else _SUSPENDED
-        with self._mutex:
-            watchers = list(self._watchers.values())
-            if state == self._states.LOST:
-                self._pending.clear()  # the session's nodes are gone
-        for notify in watchers:
-            notify(reason)
 
     def watch_lease(self, name: str, owner: str, notify: Callable[[str], object]) -> None:
         """Call ``notify(reason)`` (on kazoo's thread; it must not block) when the
@@ -161,21 +97,7 @@ class ZooKeeperBackend:
             if (name, owner) in self._held:
                 self._watchers[name, owner] = notify
         if not self._connected.is_set() and self._started:
-            notify(_SUSPENDED)
-
-    def _delete_pending(self) -> None:
-        with self._mutex:
-            paths = list(self._pending)
-        for path in paths:
-            try:
-                self._get(self.client.delete_async(path))
-            except self._exceptions.NoNodeError:
-                pass
-            except self._errors:
-                continue  # still disconnected: the next CONNECTED tries again
-            with self._mutex:
-                self._pending.discard(path)
-            self._parent_unused(path.rsplit("/", 1)[0])
+            notify(SUSPENDED)
 
     @staticmethod
     def base(name: str) -> str:
@@ -184,16 +106,6 @@ class ZooKeeperBackend:
         if quoted in (".", ".."):  # not valid znode names; quote() never yields %2E itself
             quoted = quoted.replace(".", "%2E")
         return f"{_ROOT}/{quoted}"
-
-    def _get(self, request: Any, deadline: float | None = None) -> Any:
-        """The answer to a kazoo async *request*, waited for until *deadline* (but at
-        least one round trip's allowance) and at most ``connect_timeout``: kazoo holds
-        requests while disconnected, and a renewal or an acquire with a timeout must
-        not hang with it. Raises kazoo's timeout error."""
-        limit = self.connect_timeout
-        if deadline is not None:
-            limit = min(limit, max(deadline - time.monotonic(), _MIN_REQUEST))
-        return request.get(timeout=limit)
 
     def _fail(self, what: str, exc: BaseException) -> LockBackendError:
         return LockBackendError(
@@ -319,10 +231,6 @@ class ZooKeeperBackend:
         if self._started:
             renewer.schedule(0, sweep)
 
-    def _wait_connected(self, deadline: float | None) -> bool:
-        wait = self.connect_timeout if deadline is None else deadline - time.monotonic()
-        return wait > 0 and self._connected.wait(min(wait, self.connect_timeout))
-
     def _wait_gone(
         self, client: Any, path: str, deadline: float | None, cancel: threading.Event | None
     ) -> bool:
@@ -379,17 +287,6 @@ class ZooKeeperBackend:
             raise self._fail(f"read {name!r}", exc) from exc
         return None if found is None else (found[1], found[2])
 
-    def _delete_when_created(self, request: Any) -> None:
-        if request.successful():
-            self._delete_soon(request.value[0])
-
-    def _delete_soon(self, path: str) -> None:
-        """Delete *path* now if connected, else once reconnected (or the session's end does)."""
-        with self._mutex:
-            self._pending.add(path)
-        if self._connected.is_set():
-            renewer.schedule(0, self._delete_pending)
-
     def _check(self, name: str, owner: str, *, pop: bool) -> str | None:
         with self._mutex:
             entry = self._held.pop((name, owner), None) if pop else self._held.get((name, owner))
@@ -439,27 +336,6 @@ class ZooKeeperBackend:
             self._parent_unused(self.base(name))
             return True
 
-    def _parent_unused(self, base: str) -> None:
-        """Remove *base* once this backend left it unused for PARENT_IDLE seconds, if empty."""
-        with self._mutex:
-            self._last_use[base] = time.monotonic()
-            if base in self._sweeping:
-                return
-            self._sweeping.add(base)
-
-        def remove() -> float | None:
-            with self._mutex:
-                idle = time.monotonic() - self._last_use.get(base, 0.0)
-                if idle < PARENT_IDLE:
-                    return PARENT_IDLE - idle  # used again meanwhile: wait on
-                self._sweeping.discard(base)
-                self._last_use.pop(base, None)
-            if self._started and self._connected.is_set():
-                self.client.delete_async(base)  # refused while it has children: fine
-            return None
-
-        renewer.schedule(PARENT_IDLE, remove)
-
     def _path_of(self, name: str, owner: str) -> str | None:
         try:
             found = self._lowest(name)
@@ -494,14 +370,6 @@ class ZooKeeperBackend:
             return False
         except self._errors as exc:
             raise self._fail(f"read {name!r}", exc) from exc
-
-    def close(self) -> None:
-        """End the session (its nodes, i.e. locks still held, are deleted)."""
-        with self._start_lock:
-            if self._started:
-                self._started = False
-                self.client.stop()
-                self.client.close()
 
 
 @hookimpl
