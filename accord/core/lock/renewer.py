@@ -59,6 +59,7 @@ JobFunction = Callable[[], "float | None"]
 MAX_WORKERS = 64
 #: Seconds an idle worker waits for work before it exits.
 WORKER_IDLE = 10.0
+_PURGE_AT = 256  # heap size past which a due cancelled job purges every cancelled one
 
 
 def describe(error: BaseException) -> str:
@@ -137,10 +138,15 @@ class _Threads:
                 now = time.monotonic()
                 # Cancelled jobs are dropped when due, not at once: purging them
                 # early would empty the heap, and each next acquire would wake us.
+                # Once one is due, the others go too, so that a process taking
+                # many short locks does not wake us for each.
                 while self._heap and self._heap[0][0] <= now:
                     _, _, job = heapq.heappop(self._heap)
                     if not job.cancelled:
                         self._ready.append(job)
+                    elif len(self._heap) > _PURGE_AT:
+                        self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                        heapq.heapify(self._heap)
                 if self._ready:
                     self._staff()
                 self._sleeps_until = self._heap[0][0] if self._heap else math.inf
