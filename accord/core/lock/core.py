@@ -266,8 +266,9 @@ class LockCore:
                 self.backend.release(self.name, owner)
             except Exception as error:
                 again = next(retries, None)
-                if again is None:
-                    logger.warning(
+                if again is None:  # a lease that expires ends by itself: no news
+                    logger.log(
+                        logging.DEBUG if self.backend.expires else logging.WARNING,
                         "freeing lock %r in the background failed (its lease ends by itself, "
                         "or with the session or process): %s",
                         self.name,

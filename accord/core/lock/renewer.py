@@ -83,6 +83,7 @@ class Job:
     def cancel(self) -> None:
         """Run this job no more. Never raises."""
         self.cancelled = True
+        _threads.cancels += 1  # a hint for purging the heap: races only miscount it
 
     @property
     def active(self) -> bool:
@@ -111,6 +112,7 @@ class _Threads:
         self._notifier = False
         self._pid = -1
         self._sleeps_until = math.inf  # when the timer will next look at the heap
+        self.cancels = 0  # jobs cancelled since the heap was last purged
 
     # -- the timer -----------------------------------------------------------------
 
@@ -144,11 +146,15 @@ class _Threads:
                     _, _, job = heapq.heappop(self._heap)
                     if not job.cancelled:
                         self._ready.append(job)
-                    elif len(self._heap) > _PURGE_AT:
+                    elif len(self._heap) > _PURGE_AT and self.cancels > len(self._heap) // 2:
                         self._heap = [entry for entry in self._heap if not entry[2].cancelled]
                         heapq.heapify(self._heap)
+                        self.cancels = 0
                 if self._ready:
-                    self._staff()
+                    try:
+                        self._staff()
+                    except Exception:  # no thread could be started: the workers there are go on
+                        logger.exception("accord lock renewer could not start a worker")
                 self._sleeps_until = self._heap[0][0] if self._heap else math.inf
                 wait = None if not self._heap else _clamped(self._heap[0][0] - now)
                 self._cond.wait(wait)
@@ -157,13 +163,14 @@ class _Threads:
 
     def _staff(self) -> None:
         """Make sure ready jobs find a worker (called with the condition held)."""
+        self._work_cond.notify(len(self._ready))
         wanted = len(self._ready) - self._idle
         while wanted > 0 and self._workers < MAX_WORKERS:
+            thread = threading.Thread(target=self._work, name="accord-lock-renewal", daemon=True)
+            thread.start()  # may raise (no more threads): the counts are not yet changed
             self._workers += 1
             self._idle += 1
             wanted -= 1
-            threading.Thread(target=self._work, name="accord-lock-renewal", daemon=True).start()
-        self._work_cond.notify(len(self._ready))
 
     def _work(self) -> None:
         while True:
