@@ -142,6 +142,7 @@ class LockCore:
         self._acquired_at = 0.0
         self._lost_reason: str | None = None
         self._job: renewer.Upkeep | None = None
+        self._watch = getattr(self.backend, "watch_lease", None)
 
     # -- state -------------------------------------------------------------------
 
@@ -342,9 +343,8 @@ class LockCore:
         if self._job is not job:
             job.cancel()
             return
-        watch = getattr(self.backend, "watch_lease", None)
-        if watch is not None:  # the server tells of a loss between renewals (ZooKeeper)
-            watch(self.name, owner, job.lose)
+        if self._watch is not None:  # the server tells of a loss between renewals (ZooKeeper)
+            self._watch(self.name, owner, job.lose)
 
     def _mark_lost(self, owner: str, reason: str, *, release: bool = False) -> None:
         with self._state:

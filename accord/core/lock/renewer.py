@@ -59,7 +59,11 @@ JobFunction = Callable[[], "float | None"]
 MAX_WORKERS = 64
 #: Seconds an idle worker waits for work before it exits.
 WORKER_IDLE = 10.0
-_PURGE_AT = 256  # heap size past which a due cancelled job purges every cancelled one
+_PURGE_AT = 256  # heap size past which mostly cancelled jobs are purged
+
+
+def _nothing() -> None:
+    return None
 
 
 def describe(error: BaseException) -> str:
@@ -83,6 +87,7 @@ class Job:
     def cancel(self) -> None:
         """Run this job no more. Never raises."""
         self.cancelled = True
+        self.function = _nothing  # what it holds can go now, not when it comes due
         _threads.cancels += 1  # a hint for purging the heap: races only miscount it
 
     @property
@@ -126,6 +131,12 @@ class _Threads:
             if self._pid != os.getpid():  # first use, or a forked child
                 self._pid = os.getpid()
                 threading.Thread(target=self._time, name="accord-lock-timer", daemon=True).start()
+            if len(self._heap) > _PURGE_AT and self.cancels > len(self._heap) // 2:
+                # Mostly cancelled jobs (locks taken and released): drop them now,
+                # a small heap is cheap to push to and to collect.
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self.cancels = 0
             due = time.monotonic() + _clamped(delay)
             heapq.heappush(self._heap, (due, next(self._seq), job))
             # Wake the timer only if it sleeps past this job: waking it on every
@@ -138,18 +149,12 @@ class _Threads:
         with self._cond:
             while True:
                 now = time.monotonic()
-                # Cancelled jobs are dropped when due, not at once: purging them
-                # early would empty the heap, and each next acquire would wake us.
-                # Once one is due, the others go too, so that a process taking
-                # many short locks does not wake us for each.
+                # Cancelled jobs are dropped when due, or by a purge when they are
+                # most of the heap (see _push); the timer is not woken for either.
                 while self._heap and self._heap[0][0] <= now:
                     _, _, job = heapq.heappop(self._heap)
                     if not job.cancelled:
                         self._ready.append(job)
-                    elif len(self._heap) > _PURGE_AT and self.cancels > len(self._heap) // 2:
-                        self._heap = [entry for entry in self._heap if not entry[2].cancelled]
-                        heapq.heapify(self._heap)
-                        self.cancels = 0
                 if self._ready:
                     try:
                         self._staff()
@@ -292,6 +297,8 @@ class Upkeep(Job):
         """Stop the upkeep quietly (the holder released). Never raises."""
         with _losses:
             self.cancelled = True
+        self.function = _nothing  # the renewal's closure (and the lock it holds) can go
+        _threads.cancels += 1
 
 
 def keep_renewed(

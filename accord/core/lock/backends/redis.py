@@ -90,6 +90,8 @@ class RedisBackend:
         # A waiter blocks at most half its liveness lease, so it refreshes in
         # time, and well within the socket timeout, which would cut BLPOP short.
         self._max_block = min(self._alive_ms / 2000, socket_timeout / 2)
+        self._waiting = (b"%d" % self._alive_ms, b"%d" % self._claim_ms)  # encoded once
+        self._releasing = (b"%d" % self._claim_ms, b"%d" % self._alive_ms)
         self._error: type[Exception] = redis.RedisError
         self.client: Any = redis.Redis.from_url(url, **self._client_options(redis))
         self.scripts: dict[str, Any] = {
@@ -125,13 +127,7 @@ class RedisBackend:
         return LockBackendError(f"Redis at {self.url} failed to {what}: {exc}")
 
     def _args(self, owner: str, ttl: float, timeout: float | None) -> list[Any]:
-        return [
-            owner,
-            int(ttl * 1000),
-            "0" if timeout == 0 else "1",
-            self._alive_ms,
-            self._claim_ms,
-        ]
+        return [owner, int(ttl * 1000), b"0" if timeout == 0 else b"1", *self._waiting]
 
     def _block(self, left_ms: int, rank: int, deadline: float | None) -> float | None:
         """Seconds to block in BLPOP, or None when the deadline has passed."""
@@ -153,12 +149,12 @@ class RedisBackend:
         If *owner* holds it already, extend its lease and return its token.
         """
         k = [holder_key(name)]
-        wake = k[0] + ":wake:" + owner
         deadline = None if timeout is None else time.monotonic() + timeout
         args = self._args(owner, ttl, timeout)
+        acquire = self.scripts["acquire"]
         try:
             while True:
-                found = self.scripts["acquire"](keys=k, args=args)
+                found = acquire(keys=k, args=args)
                 if found[0]:
                     return int(found[1])
                 if timeout == 0:
@@ -167,7 +163,7 @@ class RedisBackend:
                 if block is None:
                     self.scripts["cancel"](keys=k, args=[owner, self._claim_ms])
                     return None
-                handed = self.client.blpop([wake], timeout=block)
+                handed = self.client.blpop([f"{k[0]}:wake:{owner}"], timeout=block)
                 if handed is not None:  # the releaser handed the lock over to us
                     return int(handed[1])
         except BaseException as exc:  # incl. KeyboardInterrupt in BLPOP: hold nothing
@@ -181,9 +177,7 @@ class RedisBackend:
         """Delete the holder key if *owner* holds it and hand the lock to the first waiter."""
         try:
             return bool(
-                self.scripts["release"](
-                    keys=[holder_key(name)], args=[owner, self._claim_ms, self._alive_ms]
-                )
+                self.scripts["release"](keys=[holder_key(name)], args=[owner, *self._releasing])
             )
         except self._error as exc:
             raise self._fail(f"release lock {name!r}", exc) from exc
@@ -239,7 +233,7 @@ class RedisBackend:
         """:meth:`acquire` for asyncio: waiting blocks no thread."""
         client, scripts = self._aio()
         k = [holder_key(name)]
-        wake = k[0] + ":wake:" + owner
+        wake = f"{k[0]}:wake:{owner}"
         deadline = None if timeout is None else time.monotonic() + timeout
         args = self._args(owner, ttl, timeout)
         try:
@@ -271,9 +265,7 @@ class RedisBackend:
         _, scripts = self._aio()
         try:
             return bool(
-                await scripts["release"](
-                    keys=[holder_key(name)], args=[owner, self._claim_ms, self._alive_ms]
-                )
+                await scripts["release"](keys=[holder_key(name)], args=[owner, *self._releasing])
             )
         except self._error as exc:
             raise self._fail(f"release lock {name!r}", exc) from exc

@@ -101,11 +101,10 @@ ACQUIRE = (
     + _NEXT_TOKEN
     + """
 local owner, ttl = ARGV[1], ARGV[2]
-local current = redis.call('GET', lock)
-if (not current) and redis.call('EXISTS', queue) == 0 then  -- free, nobody queued: common
-  redis.call('SET', lock, owner, 'PX', ttl)
-  return {1, next_token()}
+if redis.call('EXISTS', queue) == 0 and redis.call('SET', lock, owner, 'PX', ttl, 'NX') then
+  return {1, next_token()}  -- it was free, and nobody queued: the common case
 end
+local current = redis.call('GET', lock)
 if current == owner then  -- handed to us, or held by this owner elsewhere: adopt
   redis.call('PEXPIRE', lock, ttl)
   redis.call('DEL', lock .. ':wake:' .. owner)
