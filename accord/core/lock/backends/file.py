@@ -94,7 +94,7 @@ class FileBackend:
         quoted = urllib.parse.quote(name, safe="")
         if len(quoted) > _MAX_NAME:
             digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-            quoted = f"{quoted[:100]}+{digest}"  # quote() never yields '+': no short name can
+            quoted = f"{quoted[:100]}+{digest}"  # quote() never yields '+': no name maps here
         return os.path.join(self.directory, f"{quoted}.lock")
 
     def _fail(self, what: str, exc: OSError) -> LockBackendError:
@@ -184,7 +184,10 @@ class FileBackend:
         return token
 
     def _wait_for(self, path: str, deadline: float | None, cancel: threading.Event | None) -> bool:
-        """Wait until the ticket at *path* is released or its process died; False on timeout."""
+        """Wait until the ticket at *path* is released or its process died.
+
+        False on timeout, or soon after *cancel* is set.
+        """
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
