@@ -96,10 +96,23 @@ def pause_process(pid: int, *, group: bool = False) -> None:
 
     A frozen process keeps its sockets, files and locks but runs nothing: a
     long GC pause, a swapped-out VM, a laptop lid closed. Its clocks go on
-    (``time.monotonic()`` jumps when it resumes). Raises
-    :class:`ProcessLookupError` if there is no such process.
+    (``time.monotonic()`` jumps when it resumes). Returns once *pid* is
+    stopped (on Linux; at most 1 s). Raises :class:`ProcessLookupError` if
+    there is no such process.
     """
     (os.killpg if group else os.kill)(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 1.0
+    while _run_state(pid) not in ("T", "t", None, "Z") and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _run_state(pid: int) -> str | None:
+    """The state letter of *pid* from ``/proc`` (``T``: stopped), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def resume_process(pid: int, *, group: bool = False) -> None:

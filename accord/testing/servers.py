@@ -158,7 +158,8 @@ class ZooKeeperServer(ServerProcess):
     ``/usr/share/java/zookeeper.jar``. Java is ``$JAVA_HOME/bin/java`` or
     ``java`` on ``PATH``. If either is missing :meth:`start` raises
     :class:`ServiceUnavailable`. Data survives :meth:`stop`, :meth:`kill` and
-    :meth:`restart`, so sessions and znodes do too, as on a real server.
+    :meth:`restart`, so sessions and znodes do too, as on a real server;
+    :meth:`wipe_data` deletes it for a restart without data.
     ``tick_time`` and ``min_session_timeout`` (ms) are low to keep
     session-expiry tests quick.
     """
@@ -224,6 +225,15 @@ class ZooKeeperServer(ServerProcess):
         }
         text = "".join(f"{key}={value}\n" for key, value in config.items())
         (self.workdir / "zoo.cfg").write_text(text)
+
+    def wipe_data(self) -> None:
+        """Delete the snapshots and transaction logs, so the next start has no data.
+
+        Raises :class:`RuntimeError` while the server runs.
+        """
+        if self.running:
+            raise RuntimeError(f"{self!r} is running: stop or kill it before wiping its data")
+        shutil.rmtree(self.workdir / "data", ignore_errors=True)
 
     def command(self) -> list[str]:
         """``java -cp ... ZooKeeperServerMain zoo.cfg``, tuned for a fast start."""
