@@ -41,6 +41,7 @@ that just arrived keeps it); see
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -73,6 +74,11 @@ def _setter(event: threading.Event) -> Any:
 
 def _sequence(node: str) -> int:
     return int(node[-10:])  # ZooKeeper's sequence suffix: 10 digits
+
+
+def _mark(owner: str) -> str:
+    """12 hex digits that every node of *owner* starts with, after ``lock-``."""
+    return hashlib.sha1(owner.encode()).hexdigest()[:12]
 
 
 class ZooKeeperBackend(ZooKeeperSession):
@@ -137,7 +143,9 @@ class ZooKeeperBackend(ZooKeeperSession):
         base = self.base(name)
         with self._mutex:
             self._last_use[base] = time.monotonic()
-        prefix = f"{base}/{_PREFIX}{secrets.token_hex(6)}-"
+        # lock-<owner's mark><this attempt's>-<sequence>: the attempt's part finds
+        # the node again after a lost reply; the mark spots the owner's other nodes.
+        prefix = f"{base}/{_PREFIX}{_mark(owner)}{secrets.token_hex(4)}-"
         path: str | None = None
         lost = (self._exceptions.ConnectionLoss, self._exceptions.SessionExpiredError)
         try:
@@ -159,9 +167,10 @@ class ZooKeeperBackend(ZooKeeperSession):
                             self._held[name, owner] = (node, client.client_id[0], int(stat.czxid))
                         path = None  # ours now: keep it
                         return int(stat.czxid)
-                    adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
-                    if adopted is not None:  # held by the same owner elsewhere: drop our node
-                        return adopted
+                    if nodes[0].startswith(f"{_PREFIX}{_mark(owner)}"):  # maybe ours, elsewhere
+                        adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
+                        if adopted is not None:  # held by the same owner: drop our node
+                            return adopted
                     if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, cancel):
                         return None
                 except lost:  # our node stays while the session lives: wait on once back
