@@ -77,11 +77,12 @@ def zookeeper_factories(hosts: str) -> tuple[dict[str, Factory], Callable[[], No
     return factories, close
 
 
-def uncontended(factories: dict[str, Factory], rounds: int, blocks: int = 40) -> dict[str, float]:
+def uncontended(factories: dict[str, Factory], rounds: int, blocks: int = 200) -> dict[str, float]:
     """Median seconds of one acquire + release per library, on a fresh name each.
 
-    The libraries take turns in ``blocks`` blocks, so that noise from other
-    processes on the machine falls on all of them alike.
+    The libraries take turns in ``blocks`` short blocks (30 pairs each by
+    default), so that bursts of other work on the machine fall on all of them
+    alike.
     """
     locks = {label: factory(f"bench-{uuid.uuid4().hex}") for label, factory in factories.items()}
     samples: dict[str, list[float]] = {label: [] for label in locks}
@@ -193,7 +194,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=6000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s, 400 rounds, once")
     args = parser.parse_args()

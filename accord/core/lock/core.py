@@ -44,16 +44,21 @@ _RELEASE_RETRIES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 LostCallback = Callable[["LockCore", str], object]
 
 
-_owner_pid = -1
 _owner_prefix = ""
 _owner_count = itertools.count()
 
 
+def _new_prefix() -> None:
+    global _owner_prefix
+    _owner_prefix = f"{os.getpid()}:{os.urandom(12).hex()}"
+
+
+_new_prefix()
+os.register_at_fork(after_in_child=_new_prefix)  # a forked child: a new random prefix
+
+
 def _new_owner() -> str:
     """A string no other acquisition, in any process on any host, will use."""
-    global _owner_pid, _owner_prefix
-    if _owner_pid != os.getpid():  # first call, or a forked child: a new random prefix
-        _owner_pid, _owner_prefix = os.getpid(), f"{os.getpid()}:{os.urandom(12).hex()}"
     return f"{_owner_prefix}:{next(_owner_count)}"
 
 

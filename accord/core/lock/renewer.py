@@ -115,7 +115,7 @@ class _Threads:
         self._workers = 0
         self._idle = 0
         self._notifier = False
-        self._pid = -1
+        self._timing = False  # the timer thread runs
         self._sleeps_until = math.inf  # when the timer will next look at the heap
         self.cancels = 0  # jobs cancelled since the heap was last purged
 
@@ -128,8 +128,8 @@ class _Threads:
 
     def _push(self, job: Job, delay: float) -> None:
         with self._cond:
-            if self._pid != os.getpid():  # first use, or a forked child
-                self._pid = os.getpid()
+            if not self._timing:  # first use, or a forked child (_reset after fork)
+                self._timing = True
                 threading.Thread(target=self._time, name="accord-lock-timer", daemon=True).start()
             if len(self._heap) > _PURGE_AT and self.cancels > len(self._heap) // 2:
                 # Mostly cancelled jobs (locks taken and released): drop them now,

@@ -91,7 +91,7 @@ class RedisBackend:
         # time, and well within the socket timeout, which would cut BLPOP short.
         self._max_block = min(self._alive_ms / 2000, socket_timeout / 2)
         self._waiting = (b"%d" % self._alive_ms, b"%d" % self._claim_ms)  # encoded once
-        self._releasing = (b"%d" % self._claim_ms, b"%d" % self._alive_ms)
+        self._releasing = (b"%d" % self._claim_ms,)
         self._error: type[Exception] = redis.RedisError
         self.client: Any = redis.Redis.from_url(url, **self._client_options(redis))
         self.scripts: dict[str, Any] = {

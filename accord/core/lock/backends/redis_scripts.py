@@ -11,7 +11,7 @@ suffix to it, so a hash tag keeps them all on one cluster slot:
 ``...:ttls``                    each waiter's ttl in ms (hash)
 ``...:wake:<owner>``            a waiter's wake list: its token when the lock is handed to it
 ``...:handed``                  set for ``claim_ms`` after a hand-over (the claim window)
-``...:released``                the owner whose release ran last (for ``alive_ms``)
+``...:released``                the owner whose release ran last (until its lease would have ended)
 ==============================  ==============================================================
 
 Tokens never go below the server's clock in microseconds, so a restart or a
@@ -47,15 +47,13 @@ local queue, fence = lock .. ':queue', lock .. ':fence'
 # Above the last token and never below the clock in microseconds (exact in a
 # double). Never ahead of the clock either (but by the odd microsecond): a
 # counter restored from a snapshot then stays below the tokens to come.
+# INCRBY's argument is a Lua number, which Redis writes without exponent below 2^53.
 _NEXT_TOKEN = """
 local function next_token()
   local t = redis.call('TIME')
   local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local n = redis.call('INCR', fence)
-  if n < floor then
-    n = floor
-    redis.call('SET', fence, string.format('%.0f', n))
-  end
+  if n < floor then n = redis.call('INCRBY', fence, floor - n) end
   return n
 end
 """
@@ -148,8 +146,8 @@ return {0, left, rank}
 """
 )
 
-#: ARGV: owner, claim ms, alive ms. Returns 1 if released (also when this owner's
-#: release already ran: a retry after a lost reply), 0 if the owner does not hold it.
+#: ARGV: owner, claim ms. Returns 1 if released (also when this owner's release
+#: already ran: a retry after a lost reply), 0 if the owner does not hold it.
 RELEASE = (
     _NAMES
     + """
@@ -157,8 +155,7 @@ if redis.call('GET', lock) ~= ARGV[1] then
   if redis.call('GET', lock .. ':released') == ARGV[1] then return 1 end
   return 0
 end
-redis.call('DEL', lock)
-redis.call('SET', lock .. ':released', ARGV[1], 'PX', ARGV[3])
+redis.call('RENAME', lock, lock .. ':released')  -- freed, and remembered for a retry
 if redis.call('EXISTS', queue) == 0 then return 1 end
 """
     + _NEXT_TOKEN
