@@ -166,18 +166,25 @@ def accord_lock_lost(name: str, url: str, token: int, held: float, reason: str) 
     """Observe a lock lost while its holder still ran.
 
     Called once per loss, before the lock's ``on_lost`` callbacks, on accord's
-    lease-renewer thread (or in ``release()`` when that is where the loss is
-    found); the holder may still be running its critical section.
+    notifier thread (or in ``release()`` when that is where the loss is
+    found), never on the renewal path: an observer that blocks delays other
+    notices, not renewals. The holder may still be running its critical
+    section (``ensure_held()`` raises from the moment the loss is known).
 
     :param name: the lock's name.
     :param url: the backend URL without password.
     :param token: the fencing token of the lost acquisition.
     :param held: seconds between acquisition and the loss being noticed.
-    :param reason: why, in words: ``"expired"`` (``renew=False`` and the
-        ``ttl`` ran out), ``"expired or taken by another holder"`` (a renewal
-        found the lease gone: deleted, expired, or the ZooKeeper session
-        ended), ``"renewal failed: <error>"`` (the server failed until the
-        lease ran out).
+    :param reason: why, in words (never empty): ``"expired"`` (``renew=False``
+        and the ``ttl`` ran out); ``"expired or taken by another holder"`` (a
+        renewal found the lease gone: deleted, expired, or a ZooKeeper node of
+        a session that ended); ``"renewal failed: <error>"`` (the server
+        failed until the lease ran out, or did not answer a renewal before the
+        lease ended); ``"expired: no renewal was confirmed within the lease
+        ..."`` (no renewal ran in time, e.g. this process was paused);
+        ``"ZooKeeper connection SUSPENDED: ..."`` (the connection was lost: the
+        session, and the lock, may expire before it is back);
+        ``"ZooKeeper session LOST: ..."`` (the session expired).
     """
 
 

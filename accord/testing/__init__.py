@@ -19,10 +19,18 @@ Everything here starts or checks a real service; nothing is faked.
 - :mod:`accord.testing.brokers`: :func:`check_amqp` for a RabbitMQ broker.
 - :mod:`accord.testing.faults`: :class:`~accord.testing.faults.FaultProxy`, a
   TCP proxy that cuts a connection before a request or between request and
-  reply, pauses, delays or refuses traffic, on cue.
+  reply, stalls one request, pauses, delays or refuses traffic, on cue;
+  :mod:`accord.testing.wire` aims it at one request of the Redis or
+  ZooKeeper protocol.
+- :mod:`accord.testing.process`: also :func:`~accord.testing.process.paused`,
+  a process frozen with SIGSTOP for a while.
 - :mod:`accord.testing.history`: a fenced store that refuses stale tokens,
-  an event history shared between processes, and the invariant checks run
-  on them.
+  an event history shared between processes; :mod:`accord.testing.invariants`:
+  the invariants of a lock checked on them.
+- :mod:`accord.testing.matrix`: the fault matrix's vocabulary and
+  :class:`~accord.testing.matrix.CallFaults` (faults in calls inside a
+  process); :mod:`accord.testing.lock_matrix`: every operation of a lock
+  backend hit by every fault.
 - :mod:`accord.testing.leftovers`: what a test session left behind.
 - :mod:`accord.testing.standby`: :class:`~accord.testing.standby.PostgresStandby`,
   a streaming-replication hot standby of a private PostgreSQL cluster.

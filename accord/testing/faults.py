@@ -19,9 +19,12 @@ Faults that match a request are **one-shot**: armed by ``cut_before``,
 ``cut_after`` or ``cut_mid_reply``, they fire on the ``nth`` chunk of bytes
 from a client that contains ``match`` (any chunk when ``match`` is None),
 then disarm; :attr:`FaultProxy.fired` counts them, and :meth:`wait_fired`
-waits for one. ``match`` is a plain substring of the bytes the client sent:
-``b"EVALSHA"``, ``b"SET"``, a key name. Chunks are what one ``recv`` returned,
-so a pipelined batch is one chunk.
+waits for one. ``match`` is a plain substring of the bytes the client sent
+(``b"EVALSHA"``, ``b"SET"``, a key name), or a predicate called with the
+chunk: :mod:`accord.testing.wire` makes predicates that pick one request of
+the Redis or ZooKeeper protocol (``redis_command("EVALSHA", sha)``,
+``zookeeper_request("delete", "/accord/locks/job/")``). Chunks are what one
+``recv`` returned, so a pipelined batch is one chunk.
 
 What each one does to the request and its reply:
 
@@ -36,6 +39,8 @@ fault                 the server                            the client
                                                             reply, then a close
 ``pause``             receives nothing more until           sees silence (a timeout) until
                       :meth:`resume`                        :meth:`resume`
+``pause_on``          receives the request ``seconds``      sees silence for ``seconds``, then
+                      late (and all traffic after it)       the reply (if it still listens)
 ``delay``             gets each chunk ``seconds`` late      gets each chunk ``seconds`` late
 ``refuse``            never hears of new connections        sees a new connection closed
 ``cut_all``           sees every connection closed          sees every connection closed
@@ -55,13 +60,17 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
 from accord.testing.process import LOOPBACK
 
-__all__ = ["FaultProxy"]
+__all__ = ["FaultProxy", "Match"]
+
+#: What a one-shot fault fires on: a substring of the client's bytes, a predicate, or any (None).
+Match = bytes | Callable[[bytes], bool] | None
 
 _CHUNK = 65536
 _TICK = 0.05  # seconds the loop sleeps at most, so control calls take effect promptly
@@ -69,11 +78,12 @@ _TICK = 0.05  # seconds the loop sleeps at most, so control calls take effect pr
 
 @dataclass
 class _Fault:
-    kind: Literal["before", "after", "mid"]
-    match: bytes | None
+    kind: Literal["before", "after", "mid", "pause"]
+    match: Match
     nth: int
     at: Literal["reply", "sent"] = "reply"
     keep: int = 1
+    seconds: float = 0.0
     seen: int = 0
 
 
@@ -113,6 +123,7 @@ class FaultProxy:
         self._links: set[_Link] = set()
         self._faults: list[_Fault] = []
         self._paused = False
+        self._resume_at: float | None = None  # when a pause_on fault ends
         self._refusing = False
         self._delay = 0.0
         self._delayed: list[tuple[float, int, _Link, socket.socket, bytes]] = []
@@ -191,6 +202,7 @@ class FaultProxy:
         """Forward again what was held by :meth:`pause`."""
         with self._lock:
             self._paused = False
+            self._resume_at = None
 
     def delay(self, seconds: float) -> None:
         """Hold every chunk, in both directions, ``seconds`` before forwarding it (0: none)."""
@@ -216,19 +228,20 @@ class FaultProxy:
         """Undo every fault: resume, no delay, accept connections, disarm what has not fired."""
         with self._lock:
             self._paused = False
+            self._resume_at = None
             self._delay = 0.0
             self._refusing = False
             self._faults.clear()
 
     # -- one-shot faults -----------------------------------------------------------------
 
-    def cut_before(self, match: bytes | None = None, *, nth: int = 1) -> None:
+    def cut_before(self, match: Match = None, *, nth: int = 1) -> None:
         """Close the connection instead of forwarding the ``nth`` request matching ``match``."""
         self._arm(_Fault("before", match, nth))
 
     def cut_after(
         self,
-        match: bytes | None = None,
+        match: Match = None,
         *,
         nth: int = 1,
         at: Literal["reply", "sent"] = "reply",
@@ -241,11 +254,24 @@ class FaultProxy:
         """
         self._arm(_Fault("after", match, nth, at=at))
 
-    def cut_mid_reply(self, match: bytes | None = None, *, nth: int = 1, keep: int = 1) -> None:
+    def cut_mid_reply(self, match: Match = None, *, nth: int = 1, keep: int = 1) -> None:
         """Forward the request; pass the first ``keep`` bytes of its reply, then close."""
         if keep < 1:
             raise ValueError(f"keep must be at least 1 byte, got {keep!r}")
         self._arm(_Fault("mid", match, nth, keep=keep))
+
+    def pause_on(self, match: Match = None, *, seconds: float, nth: int = 1) -> None:
+        """Hold the ``nth`` request matching ``match`` and all traffic for ``seconds``, then resume.
+
+        A server that stalls while serving one operation, as seen from both
+        sides: the request arrives ``seconds`` late, and nothing moves
+        meanwhile (the client's other requests, the server's replies). A
+        client that gives up meanwhile closes its connection; the held
+        request then never arrives.
+        """
+        if seconds <= 0:
+            raise ValueError(f"seconds must be > 0, got {seconds!r}")
+        self._arm(_Fault("pause", match, nth, seconds=seconds))
 
     @property
     def fired(self) -> int:
@@ -288,7 +314,9 @@ class FaultProxy:
         while not self._stop.is_set():
             timeout = _TICK
             with self._lock:
-                if self._delayed:
+                if self._resume_at is not None and time.monotonic() >= self._resume_at:
+                    self._paused, self._resume_at = False, None
+                if self._delayed and not self._paused:
                     timeout = max(0.0, min(timeout, self._delayed[0][0] - time.monotonic()))
             events = self._selector.select(timeout)
             with self._lock:
@@ -346,6 +374,12 @@ class FaultProxy:
             self._fire()
             self._drop(link)
             return
+        if fault is not None and fault.kind == "pause":
+            self._fire()
+            self._paused = True
+            self._resume_at = time.monotonic() + fault.seconds
+            heapq.heappush(self._delayed, (0.0, next(self._order), link, link.server, data))
+            return
         self._forward(link, link.server, data)
         if fault is not None:
             if fault.kind == "after" and fault.at == "sent":
@@ -368,7 +402,7 @@ class FaultProxy:
 
     def _matching(self, data: bytes) -> _Fault | None:
         for fault in self._faults:
-            if fault.match is None or fault.match in data:
+            if _matches(fault.match, data):
                 fault.seen += 1
                 if fault.seen >= fault.nth:
                     self._faults.remove(fault)
@@ -381,7 +415,9 @@ class FaultProxy:
         self._fired_cond.notify_all()
 
     def _forward(self, link: _Link, dest: socket.socket, data: bytes) -> None:
-        if self._delay > 0:
+        if self._paused:  # read in the same round as a pause_on: it waits too
+            heapq.heappush(self._delayed, (0.0, next(self._order), link, dest, data))
+        elif self._delay > 0:
             due = time.monotonic() + self._delay
             heapq.heappush(self._delayed, (due, next(self._order), link, dest, data))
         else:
@@ -433,6 +469,14 @@ class FaultProxy:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(sock)
             _reset(sock)
+
+
+def _matches(match: Match, data: bytes) -> bool:
+    if match is None:
+        return True
+    if isinstance(match, bytes):
+        return match in data
+    return bool(match(data))
 
 
 def _modify(

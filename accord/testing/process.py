@@ -30,13 +30,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, TypeVar
 
 from accord.core.errors import ServiceUnavailable
 
-__all__ = ["LOOPBACK", "ServerProcess", "free_port"]
+__all__ = ["LOOPBACK", "ServerProcess", "free_port", "pause_process", "paused", "resume_process"]
 
 LOOPBACK = "127.0.0.1"
 _PORT_ATTEMPTS = 3
@@ -88,6 +89,54 @@ def _launch_prefix(credentials: list[str]) -> list[str]:
         options += ["--pdeathsig", "KILL"]
     setpriv = shutil.which("setpriv")
     return [setpriv, *options, "--"] if setpriv and options else []
+
+
+def pause_process(pid: int, *, group: bool = False) -> None:
+    """Freeze process *pid* (its whole process group with ``group=True``) with SIGSTOP.
+
+    A frozen process keeps its sockets, files and locks but runs nothing: a
+    long GC pause, a swapped-out VM, a laptop lid closed. Its clocks go on
+    (``time.monotonic()`` jumps when it resumes). Returns once *pid* is
+    stopped (on Linux; at most 1 s). Raises :class:`ProcessLookupError` if
+    there is no such process.
+    """
+    (os.killpg if group else os.kill)(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 1.0
+    while _run_state(pid) not in ("T", "t", None, "Z") and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _run_state(pid: int) -> str | None:
+    """The state letter of *pid* from ``/proc`` (``T``: stopped), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def resume_process(pid: int, *, group: bool = False) -> None:
+    """Let a process frozen by :func:`pause_process` run again (SIGCONT). Never raises."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        (os.killpg if group else os.kill)(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def paused(pid: int, seconds: float | None = None, *, group: bool = False) -> Iterator[None]:
+    """Freeze *pid* for the ``with`` block, then resume it, also when the block raises.
+
+    With *seconds*, the block's body runs while the process is frozen and the
+    process stays frozen at least that long (from the SIGSTOP), so a test can
+    say "paused for longer than the lease" and act meanwhile.
+    """
+    pause_process(pid, group=group)
+    started = time.monotonic()
+    try:
+        yield
+        if seconds is not None:
+            time.sleep(max(0.0, started + seconds - time.monotonic()))
+    finally:
+        resume_process(pid, group=group)
 
 
 class _PortTaken(Exception):

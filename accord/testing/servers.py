@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 from collections.abc import Sequence
+from typing import Literal
 
 from accord.core.errors import ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess, free_port
@@ -24,11 +25,18 @@ __all__ = ["LOOPBACK", "RedisServer", "ServerProcess", "ZooKeeperServer", "free_
 
 
 class RedisServer(ServerProcess):
-    """A ``redis-server`` without persistence (``--save "" --appendonly no``).
+    """A ``redis-server``, by default without persistence (``--save "" --appendonly no``).
 
     The binary is ``executable``, else ``$ACCORD_TEST_REDIS_SERVER``, else
     ``redis-server`` on ``PATH``; if none is found :meth:`start` raises
     :class:`ServiceUnavailable`. ``extra_args`` are appended to the command line.
+
+    ``persistence`` chooses what survives a :meth:`kill` and :meth:`restart`:
+    ``"none"`` (nothing), ``"rdb"`` (the last snapshot: ``SAVE`` or
+    ``BGSAVE`` takes one, and the server would take one hourly; writes since
+    are lost on SIGKILL) or ``"aof"`` (every write, ``appendfsync everysec``:
+    a SIGKILL of the server loses nothing the OS received). :meth:`wipe_data`
+    deletes the files, for a restart without data.
     """
 
     service = "Redis"
@@ -39,13 +47,19 @@ class RedisServer(ServerProcess):
         *,
         executable: str | None = None,
         extra_args: Sequence[str] = (),
+        persistence: Literal["none", "rdb", "aof"] = "none",
         host: str = LOOPBACK,
         workdir: str | os.PathLike[str] | None = None,
         startup_timeout: float = 10.0,
     ) -> None:
         super().__init__(port, host=host, workdir=workdir, startup_timeout=startup_timeout)
+        if persistence not in _PERSISTENCE:
+            raise ValueError(
+                f"persistence={persistence!r} is invalid: expected one of {sorted(_PERSISTENCE)}"
+            )
         self.executable = executable or os.environ.get("ACCORD_TEST_REDIS_SERVER", "redis-server")
         self.extra_args = list(extra_args)
+        self.persistence = persistence
 
     @property
     def url(self) -> str:
@@ -63,17 +77,26 @@ class RedisServer(ServerProcess):
             )
 
     def command(self) -> list[str]:
-        """``redis-server`` on this port and host, no persistence, files in :attr:`workdir`."""
+        """``redis-server`` on this port and host, :attr:`persistence`, files in :attr:`workdir`."""
         return [
             self.executable,
             "--port", str(self._port),
             "--bind", self.host,
-            "--save", "",
-            "--appendonly", "no",
+            *_PERSISTENCE[self.persistence],
             "--daemonize", "no",
             "--dir", str(self.workdir),
             *self.extra_args,
         ]  # fmt: skip
+
+    def wipe_data(self) -> None:
+        """Delete the snapshot and the append-only files, so the next start has no data.
+
+        Raises :class:`RuntimeError` while the server runs (it would write them again).
+        """
+        if self.running:
+            raise RuntimeError(f"{self!r} is running: stop or kill it before wiping its data")
+        (self.workdir / "dump.rdb").unlink(missing_ok=True)
+        shutil.rmtree(self.workdir / "appendonlydir", ignore_errors=True)
 
     def is_ready(self) -> bool:
         """True when this server (checked by pid, not just the port) answers ``INFO``."""
@@ -115,6 +138,12 @@ class RedisServer(ServerProcess):
             raise OSError(f"FLUSHALL on {self.url} answered {reply!r}")
 
 
+_PERSISTENCE: dict[str, tuple[str, ...]] = {
+    "none": ("--save", "", "--appendonly", "no"),
+    "rdb": ("--save", "3600 1", "--appendonly", "no"),
+    "aof": ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+}
+
 _DEBIAN_ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
 # The Debian jar's manifest lists its dependencies but no logging backend;
 # slf4j-simple sends ZooKeeper's log to stderr, i.e. into server.log.
@@ -129,7 +158,8 @@ class ZooKeeperServer(ServerProcess):
     ``/usr/share/java/zookeeper.jar``. Java is ``$JAVA_HOME/bin/java`` or
     ``java`` on ``PATH``. If either is missing :meth:`start` raises
     :class:`ServiceUnavailable`. Data survives :meth:`stop`, :meth:`kill` and
-    :meth:`restart`, so sessions and znodes do too, as on a real server.
+    :meth:`restart`, so sessions and znodes do too, as on a real server;
+    :meth:`wipe_data` deletes it for a restart without data.
     ``tick_time`` and ``min_session_timeout`` (ms) are low to keep
     session-expiry tests quick.
     """
@@ -195,6 +225,15 @@ class ZooKeeperServer(ServerProcess):
         }
         text = "".join(f"{key}={value}\n" for key, value in config.items())
         (self.workdir / "zoo.cfg").write_text(text)
+
+    def wipe_data(self) -> None:
+        """Delete the snapshots and transaction logs, so the next start has no data.
+
+        Raises :class:`RuntimeError` while the server runs.
+        """
+        if self.running:
+            raise RuntimeError(f"{self!r} is running: stop or kill it before wiping its data")
+        shutil.rmtree(self.workdir / "data", ignore_errors=True)
 
     def command(self) -> list[str]:
         """``java -cp ... ZooKeeperServerMain zoo.cfg``, tuned for a fast start."""

@@ -75,6 +75,7 @@ def _case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     elif kind == "file":
         url = f"file://{tmp_path / 'locks'}"
         directory = str(tmp_path / "locks")
+        os.mkdir(directory)
 
         def steal(name: str) -> None:
             queue = FileBackend(directory).path(name) + ".queue"

@@ -161,3 +161,31 @@ def test_bad_arguments_are_refused_naming_the_value(proxy: FaultProxy) -> None:
         proxy.cut_mid_reply(keep=0)
     with pytest.raises(ValueError, match="delay must be >= 0 seconds, got -1"):
         proxy.delay(-1)
+
+
+def test_pause_on_holds_the_matching_request_then_lets_it_through(
+    proxy: FaultProxy, direct: redis.Redis
+) -> None:
+    client = _client(proxy.port, timeout=5.0)
+    client.set("k", "before")
+    proxy.pause_on(b"SET", seconds=0.5)
+    started = time.monotonic()
+    client.set("k", "after")
+    assert time.monotonic() - started >= 0.5
+    assert direct.get("k") == b"after"
+    assert proxy.fired == 1
+    started = time.monotonic()
+    client.set("k", "again")  # the pause is over
+    assert time.monotonic() - started < 0.4
+
+
+def test_a_client_that_gives_up_during_pause_on_never_delivers_the_request(
+    proxy: FaultProxy, direct: redis.Redis
+) -> None:
+    client = _client(proxy.port, timeout=0.2)
+    proxy.pause_on(b"SET", seconds=0.6)
+    with pytest.raises(redis.TimeoutError):
+        client.set("k", "late")
+    client.close()
+    time.sleep(0.8)
+    assert direct.get("k") is None

@@ -361,3 +361,48 @@ def test_a_server_on_a_requested_port_that_is_taken_is_unavailable() -> None:
         with pytest.raises(ServiceUnavailable, match=f"{port} is already in use"):
             server.start()
         server.close()
+
+
+def test_a_zookeeper_restarted_without_its_data_has_no_znodes(zookeeper_server: Any) -> None:
+    from kazoo.client import KazooClient
+
+    def client() -> Any:
+        made = KazooClient(hosts=zookeeper_server.hosts)
+        made.start(timeout=10)
+        return made
+
+    first = client()
+    first.ensure_path("/kept-or-not")
+    first.stop()
+    first.close()
+    zookeeper_server.kill()
+    zookeeper_server.wipe_data()
+    zookeeper_server.start()
+    second = client()
+    try:
+        assert second.exists("/kept-or-not") is None
+    finally:
+        second.stop()
+        second.close()
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_paused_stops_a_process_for_the_block_and_lets_it_run_after() -> None:
+    import subprocess
+
+    from accord.testing.process import paused
+
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        started = time.monotonic()
+        with paused(proc.pid, 0.3):
+            assert _state(proc.pid) == "T"
+        assert time.monotonic() - started >= 0.3
+        assert _state(proc.pid) != "T"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -127,11 +127,10 @@ def test_a_zookeeper_that_is_down_fails_within_the_timeout() -> None:
     assert info.value.__cause__ is not None
 
 
-def test_an_unwritable_lock_directory_is_a_backend_error(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(LockBackendError, match=r"cannot queue for lock 'job' in .*locks.*writable"):
-        Lock("job", f"file://{blocker}/locks").acquire()
+def test_an_unusable_lock_directory_is_a_backend_error(tmp_path: Path) -> None:
+    (tmp_path / "job.lock.queue").write_text("")  # a file where the queue directory goes
+    with pytest.raises(LockBackendError, match=r"cannot queue for lock 'job' in .*writable"):
+        Lock("job", f"file://{tmp_path}").acquire()
 
 
 def test_token_and_ensure_held_before_acquire_say_so() -> None:

@@ -54,6 +54,21 @@ class LockBackend(Protocol):
     ``expires`` is True when the server ends a lease by itself after ``ttl``
     seconds (Redis, memory); False when a lease lasts as long as the holder's
     session or process (ZooKeeper, file), and ``ttl`` is then advisory.
+
+    Optional, looked up with ``getattr`` (accord's backends have them):
+
+    * ``cancellable = True`` and a keyword ``cancel`` (a
+      :class:`threading.Event`) on :meth:`acquire`: set, a waiting acquire
+      gives up soon and returns None (what
+      :class:`~accord.core.lock.AsyncLock` needs to abandon a cancelled
+      acquire; without it the attempt waits on in its thread and what it
+      takes is released);
+    * ``watch_lease(name, owner, notify)``: the backend calls
+      ``notify(reason)`` (quickly, it must not block) when it learns,
+      between renewals, that the lease is lost or in doubt (ZooKeeper's
+      connection states);
+    * ``acquire_async``, ``release_async``, ``is_locked_async``: asyncio
+      versions that block no thread (Redis).
     """
 
     url: str
@@ -64,8 +79,11 @@ class LockBackend(Protocol):
 
         Waits at most *timeout* seconds (``None``: for ever; ``0``: one try)
         and serves waiters roughly in arrival order. The token is an integer
-        strictly greater than every token issued before for *name*.
-        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
+        greater than every token issued before for *name* (for as long as
+        the server's data allows: each backend documents when).
+        Raises :class:`~accord.core.errors.LockBackendError` if the server
+        fails; a failed acquire holds nothing (what it may have taken is
+        released, or ends by itself within *ttl*).
         """
 
     def release(self, name: str, owner: str) -> bool:

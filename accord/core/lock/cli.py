@@ -1,4 +1,4 @@
-"""``accord lock URL NAME [--timeout S] [--ttl S] -- command args...``
+"""``accord lock URL NAME [--timeout S] [--ttl S] [--grace S] -- COMMAND [ARG...]``
 
 Runs a command while holding a lock, so a cron job installed on several
 hosts runs on one at a time. Failure behaviour first, as exit codes:
@@ -7,32 +7,45 @@ hosts runs on one at a time. Failure behaviour first, as exit codes:
 code   meaning
 =====  ========================================================================
 N      the command ran under the lock and exited with N (128+S if killed by S)
+2      bad arguments, URL, option or plugin setup (the message says what)
+69     the lock's server could not be reached or failed, or the backend's
+       Python package is missing (the message names the extra to install)
 75     the lock was busy: another holder kept it for ``--timeout`` seconds
        (default 0: give up at once, the usual wish for a cron job)
 76     the lock was lost while the command ran; the command was sent SIGTERM
        (SIGKILL after ``--grace`` seconds)
-69     the lock's server could not be reached or failed
-2      bad arguments or URL (the message says what was wrong)
+126    the command was found but could not be run (not executable)
 127    the command was not found
 =====  ========================================================================
 
 Messages go to stderr, prefixed ``accord lock:``. SIGINT and SIGTERM sent
 to this process are passed on to the command; the lock is released when it
-exits.
+exits. A release that fails at the end (the server is unreachable) is
+reported but keeps the command's exit code: the lock was held while it ran,
+and its lease ends by itself.
+
+The command never outlives the lock: on Linux it is killed (SIGKILL) the
+moment ``accord`` dies, even by SIGKILL (parent-death signal). Unless
+stdin is a terminal, the command runs in a process group of its own, and
+signals (the loss, SIGINT, SIGTERM) go to the whole group, so the processes a
+script started end with it too.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
-from accord.core.errors import ConfigurationError, LockError
-from accord.core.lock.lock import Lock, LockCore
+from accord.core.errors import AccordError, LockError, MissingDependency, NotOwned
+from accord.core.lock.core import LockCore
+from accord.core.lock.lock import Lock
 
 __all__ = ["EXIT_BUSY", "EXIT_LOST", "EXIT_UNAVAILABLE", "main"]
 
@@ -40,7 +53,18 @@ EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
 EXIT_LOST = 76
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 EXIT_USAGE = 2
+EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
+
+_USAGE = "accord lock [-h] [--timeout S] [--ttl S] [--grace S] URL NAME -- COMMAND [ARG ...]"
+_CODES = f"""exit status:
+  N    the command's own (128+S if a signal S killed it)
+  {EXIT_USAGE}    bad arguments, URL, option or plugin setup
+  {EXIT_UNAVAILABLE}   the lock's server failed or is unreachable, or its package is missing
+  {EXIT_BUSY}   the lock was busy for --timeout seconds
+  {EXIT_LOST}   the lock was lost while the command ran (the command was terminated)
+  {EXIT_CANNOT_RUN}  the command could not be run (not executable)
+  {EXIT_NOT_FOUND}  the command was not found"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,11 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     lock = commands.add_parser(
         "lock",
+        usage=_USAGE,
         help="run a command while holding a distributed lock",
         description="Run COMMAND while holding lock NAME on URL; exit with its exit code. "
-        f"Exit {EXIT_BUSY} if the lock is busy, {EXIT_LOST} if it was lost while the "
-        f"command ran (the command is then terminated), {EXIT_UNAVAILABLE} if the server "
-        "failed.",
+        "The command follows a lone '--'.",
+        epilog=_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     lock.add_argument("url", help="e.g. redis://host:6379/0, zookeeper://host:2181, file:///dir")
     lock.add_argument("name", help="the lock's name, the same on every host")
@@ -60,9 +85,6 @@ def _parser() -> argparse.ArgumentParser:
     lock.add_argument("--ttl", type=float, default=30.0, help="lease in seconds (default 30)")
     lock.add_argument(
         "--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL on loss"
-    )
-    lock.epilog = (
-        "The command follows a lone '--': accord lock URL NAME [options] -- command args..."
     )
     return parser
 
@@ -79,56 +101,111 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv[:split])
     cmd = argv[split + 1 :]
     if not cmd:
-        _say("no command given: accord lock URL NAME [--timeout S] [--ttl S] -- command args...")
+        _say(f"no command given: {_USAGE}")
         return EXIT_USAGE
     lost = threading.Event()
-    child: list[subprocess.Popen[bytes]] = []
+    child = _Child()
 
     def on_lost(lock: LockCore, reason: str) -> None:
         lost.set()
         _say(f"lost lock {lock.name!r} ({reason}); terminating the command")
-        if child:
-            child[0].terminate()
-            killer = threading.Timer(args.grace, child[0].kill)
-            killer.daemon = True  # dies with us; the child is reaped by then
-            killer.start()
+        child.end(args.grace)
 
     try:
         lock = Lock(args.name, args.url, ttl=args.ttl, on_lost=on_lost)
         if not lock.acquire(timeout=args.timeout):
             _say(f"lock {args.name!r} on {lock.backend.url} is busy (waited {args.timeout} s)")
             return EXIT_BUSY
-    except ConfigurationError as exc:
+    except AccordError as exc:  # ConfigurationError, PluginError: usage; the rest: unavailable
         _say(str(exc))
-        return EXIT_USAGE
-    except LockError as exc:
-        _say(str(exc))
-        return EXIT_UNAVAILABLE
+        return EXIT_UNAVAILABLE if isinstance(exc, (LockError, MissingDependency)) else EXIT_USAGE
     try:
-        code = _run(cmd, child, lost)
+        code = child.run(cmd, lost)
     finally:
         try:
             lock.release()
-        except LockError as exc:
+        except NotOwned as exc:
             _say(f"the lock was not held at the end: {exc}")
             code = EXIT_LOST
+        except LockError as exc:
+            # Held while the command ran (no loss was noticed); its lease ends by itself.
+            _say(f"releasing the lock failed (it ends by itself within its lease): {exc}")
     return code
 
 
-def _run(cmd: list[str], child: list[subprocess.Popen[bytes]], lost: threading.Event) -> int:
+class _Child:
+    """The command's process, killed with this one (Linux) and signalled as a group."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.group = False
+
+    def signal(self, signum: int) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        try:
+            if self.group:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    def end(self, grace: float) -> None:
+        self.signal(signal.SIGTERM)
+        killer = threading.Timer(grace, self.signal, args=(signal.SIGKILL,))
+        killer.daemon = True  # dies with us; the child is reaped by then
+        killer.start()
+
+    def run(self, cmd: list[str], lost: threading.Event) -> int:
+        self.group = not _is_terminal(sys.stdin)
+        try:
+            self.proc = subprocess.Popen(cmd, preexec_fn=_child_setup(self.group))
+        except FileNotFoundError:
+            _say(f"command not found: {cmd[0]!r}")
+            return EXIT_NOT_FOUND
+        except OSError as exc:  # PermissionError, ENOEXEC...
+            _say(f"command {cmd[0]!r} could not be run (not executable?): {exc.strerror or exc}")
+            return EXIT_CANNOT_RUN
+
+        def forward(signum: int, frame: FrameType | None) -> None:
+            self.signal(signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, forward)
+        code = self.proc.wait()
+        if lost.is_set():
+            return EXIT_LOST
+        return 128 - code if code < 0 else code
+
+
+def _is_terminal(stream: object) -> bool:
     try:
-        proc = subprocess.Popen(cmd)
-    except FileNotFoundError:
-        _say(f"command not found: {cmd[0]!r}")
-        return EXIT_NOT_FOUND
-    child.append(proc)
+        return os.isatty(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        proc.send_signal(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, forward)
-    code = proc.wait()
-    if lost.is_set():
-        return EXIT_LOST
-    return 128 - code if code < 0 else code
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(own_group: bool) -> Callable[[], None]:
+    """What the child does between fork and exec: its own group, death with us (Linux)."""
+    parent = os.getpid()
+    prctl = None
+    if sys.platform.startswith("linux"):
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
+        except (OSError, AttributeError):
+            prctl = None
+
+    def setup() -> None:
+        if own_group:
+            os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # we died before the signal was armed
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup

@@ -2,286 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-import logging
-import os
-import threading
 import time
-from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
 
-from accord.core.errors import (
-    ConfigurationError,
-    LockBackendError,
-    LockError,
-    LockLost,
-    LockTimeout,
-    NotOwned,
-)
-from accord.core.lock import renewer
-from accord.core.lock.base import LockBackend, get_backend
-from accord.core.plugins import notify
+from accord.core.errors import LockBackendError, NotOwned
+from accord.core.lock.core import MAX_TTL, MIN_TTL, LockCore, validate_timeout, validate_ttl
 
-__all__ = ["Lock", "LockCore", "validate_timeout"]
-
-logger = logging.getLogger("accord.lock")
-
-#: The holder renews its lease every ``ttl * RENEW_FRACTION`` seconds.
-RENEW_FRACTION = renewer.RENEW_FRACTION
-
-LostCallback = Callable[["LockCore", str], object]
-
-
-_owner_pid = -1
-_owner_prefix = ""
-_owner_count = itertools.count()
-
-
-def _new_owner() -> str:
-    """A string no other acquisition, in any process on any host, will use."""
-    global _owner_pid, _owner_prefix
-    if _owner_pid != os.getpid():  # first call, or a forked child: a new random prefix
-        _owner_pid, _owner_prefix = os.getpid(), f"{os.getpid()}:{os.urandom(12).hex()}"
-    return f"{_owner_prefix}:{next(_owner_count)}"
-
-
-def validate_timeout(timeout: float | None, what: str = "timeout") -> float | None:
-    """Return *timeout* as a float (or None); ConfigurationError if negative or not a number."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
-        raise ConfigurationError(f"{what}={timeout!r} is invalid: expected seconds >= 0, or None.")
-    if timeout < 0:
-        raise ConfigurationError(
-            f"{what}={timeout!r} is invalid: expected seconds >= 0 (0 tries once), "
-            "or None to wait for ever."
-        )
-    return float(timeout)
-
-
-class LockCore:
-    """What :class:`Lock` and :class:`~accord.core.lock.AsyncLock` share: state, checks, upkeep.
-
-    Not used directly; its arguments are documented on :class:`Lock`.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        url: str | None = None,
-        *,
-        backend: LockBackend | None = None,
-        ttl: float = 30.0,
-        renew: bool = True,
-        timeout: float | None = None,
-        on_lost: LostCallback | Iterable[LostCallback] = (),
-        **options: Any,
-    ) -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigurationError(f"lock name {name!r} is invalid: expected a non-empty string.")
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-            raise ConfigurationError(
-                f"ttl={ttl!r} is invalid: expected the lease in seconds, a number > 0."
-            )
-        if (url is None) == (backend is None):
-            raise ConfigurationError(
-                "Lock needs exactly one of url= (e.g. 'redis://localhost:6379/0') or backend=; "
-                f"got url={url!r}, backend={backend!r}."
-            )
-        if backend is not None and options:
-            raise ConfigurationError(
-                f"backend options {sorted(options)} only apply with url=, not backend=."
-            )
-        self.name = name
-        self.ttl = float(ttl)
-        self.renew = bool(renew)
-        self.timeout = validate_timeout(timeout)
-        self.backend: LockBackend = backend if backend is not None else get_backend(url, **options)  # type: ignore[arg-type]
-        self._on_lost: list[LostCallback] = [on_lost] if callable(on_lost) else list(on_lost)
-        self._state = threading.Lock()
-        self._owner: str | None = None
-        self._token: int | None = None
-        self._acquired_at = 0.0
-        self._lost_reason: str | None = None
-        self._job: renewer.Job | None = None
-
-    # -- state -------------------------------------------------------------------
-
-    @property
-    def token(self) -> int:
-        """The fencing token of the current (or last) acquisition.
-
-        Raises :class:`~accord.core.errors.LockError` if never acquired.
-        """
-        if self._token is None:
-            raise LockError(f"lock {self.name!r} has not been acquired, so it has no token yet.")
-        return self._token
-
-    @property
-    def held(self) -> bool:
-        """True while this object holds the lock and has not lost it."""
-        return self._owner is not None and self._lost_reason is None
-
-    @property
-    def lost(self) -> bool:
-        """True when the lease of the current acquisition was lost (see the class doc)."""
-        return self._lost_reason is not None
-
-    def locked(self) -> bool:
-        """True when anyone (this object or another holder) holds the lock now.
-
-        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
-        """
-        return self.backend.is_locked(self.name)
-
-    def ensure_held(self) -> None:
-        """Raise :class:`~accord.core.errors.LockLost` unless this object still holds the lock.
-
-        Call it before each step of a long critical section. Raises
-        :class:`~accord.core.errors.NotOwned` if the lock was never acquired
-        or was released.
-        """
-        if self._lost_reason is not None:
-            raise LockLost(
-                f"lock {self.name!r} (token {self._token}) was lost: {self._lost_reason}"
-            )
-        if self._owner is None:
-            raise NotOwned(f"lock {self.name!r} is not held by this Lock object.")
-
-    def on_lost(self, callback: LostCallback) -> LostCallback:
-        """Add ``callback(lock, reason)`` to run when the lease is lost; returns it (a decorator).
-
-        Callbacks run on the renewer thread; one that raises is logged and the others still run.
-        """
-        self._on_lost.append(callback)
-        return callback
-
-    def __repr__(self) -> str:
-        state = "lost" if self.lost else "held" if self.held else "free"
-        return f"<Lock {self.name!r} on {self.backend.url} {state} token={self._token}>"
-
-    # -- the steps of acquire and release, shared with AsyncLock ---------------------------
-
-    def _prepare(self, blocking: bool, timeout: float | None) -> tuple[str, float | None]:
-        timeout = validate_timeout(timeout)
-        if not blocking:
-            if timeout not in (None, 0.0):
-                raise ConfigurationError(
-                    f"timeout={timeout!r} cannot be combined with blocking=False."
-                )
-            timeout = 0.0
-        if self._owner is not None:
-            raise LockError(
-                f"lock {self.name!r} is already held by this Lock object; locks are not "
-                "reentrant. Release it first, or use another Lock object to wait for it."
-            )
-        return _new_owner(), timeout
-
-    def _acquired(self, owner: str, token: int | None, started: float) -> bool:
-        if token is None:
-            return False
-        now = time.monotonic()
-        with self._state:
-            self._owner, self._token, self._acquired_at = owner, token, now
-            self._lost_reason = None
-        self._start_upkeep(owner)
-        notify(
-            "accord_lock_acquired",
-            name=self.name,
-            url=self.backend.url,
-            token=token,
-            wait=now - started,
-        )
-        return True
-
-    def _take_owner(self) -> str:
-        with self._state:
-            owner, job = self._owner, self._job
-            self._owner, self._job = None, None
-        if owner is None:
-            raise NotOwned(f"lock {self.name!r} is not held by this Lock object; nothing released.")
-        if job is not None:
-            job.cancel()
-        return owner
-
-    def _released(self, owner: str, ok: bool) -> None:
-        held = time.monotonic() - self._acquired_at
-        if not ok:
-            reason = self._lost_reason or "expired or taken by another holder"
-            self._mark_lost(owner, reason)
-            raise NotOwned(
-                f"lock {self.name!r} (token {self._token}) was no longer held when released "
-                f"({reason}); the current holder was left alone."
-            )
-        if self._lost_reason is not None:
-            raise NotOwned(f"lock {self.name!r} was lost ({self._lost_reason}) before release.")
-        notify(
-            "accord_lock_released",
-            name=self.name,
-            url=self.backend.url,
-            token=self._token,
-            held=held,
-        )
-
-    def _timed_out(self) -> LockTimeout:
-        return LockTimeout(
-            f"lock {self.name!r} on {self.backend.url} was not free within "
-            f"{self.timeout} s (timeout=)."
-        )
-
-    def _exit_error(self, error: Exception, exc: BaseException | None) -> Exception | None:
-        """What leaving a ``with`` block raises when release raised *error*."""
-        if exc is not None:
-            logger.warning("releasing lock %r failed while the block raised: %s", self.name, error)
-            return None
-        return LockLost(str(error)) if isinstance(error, NotOwned) else error
-
-    # -- lease upkeep (runs on the renewer thread) ---------------------------------------
-
-    def _start_upkeep(self, owner: str) -> None:
-        if self.renew or not self.backend.expires:
-            job = renewer.keep_renewed(
-                self.backend,
-                self.name,
-                owner,
-                self.ttl,
-                on_lost=lambda reason: self._mark_lost(owner, reason),
-                still_held=lambda: self._owner == owner,
-            )
-        else:
-
-            def expire() -> None:
-                if self._owner == owner:
-                    self._mark_lost(owner, "expired")
-
-            job = renewer.schedule(self.ttl, expire)
-        with self._state:
-            if self._owner == owner:
-                self._job = job
-                return
-        job.cancel()
-
-    def _mark_lost(self, owner: str, reason: str) -> None:
-        with self._state:
-            if self._lost_reason is not None or self._token is None:
-                return
-            if self._owner is not None and self._owner != owner:
-                return  # a later acquisition of this object; the old lease is not it
-            self._lost_reason = reason
-        notify(
-            "accord_lock_lost",
-            name=self.name,
-            url=self.backend.url,
-            token=self._token,
-            held=time.monotonic() - self._acquired_at,
-            reason=reason,
-        )
-        for callback in list(self._on_lost):
-            try:
-                callback(self, reason)
-            except Exception:
-                logger.exception("on_lost callback of lock %r failed", self.name)
+__all__ = ["MAX_TTL", "MIN_TTL", "Lock", "LockCore", "validate_timeout", "validate_ttl"]
 
 
 class Lock(LockCore):
@@ -298,12 +25,16 @@ class Lock(LockCore):
       :class:`~accord.core.errors.NotOwned` and changes nothing: it never
       frees a lock another holder now owns.
     * The lease can be **lost** while the holder runs (it expired, a renewal
-      failed, someone deleted it, the ZooKeeper session expired): then
-      :attr:`lost` becomes true, observers of ``accord_lock_lost`` and the
-      ``on_lost`` callbacks run (on the renewer thread), and
-      :meth:`ensure_held` raises :class:`~accord.core.errors.LockLost`.
-      Leaving a ``with`` block after a loss raises ``LockLost`` too, unless
-      the block raised.
+      failed or went unanswered for ``ttl``, someone deleted it, the
+      ZooKeeper connection was suspended or its session expired): then
+      :attr:`lost` becomes true and :meth:`ensure_held` raises
+      :class:`~accord.core.errors.LockLost` at once; observers of
+      ``accord_lock_lost`` and the ``on_lost`` callbacks run soon after, on
+      accord's notifier thread. A loss is noticed within one renewal
+      interval (``ttl / 3``) of the lease ending. Leaving a ``with`` block
+      after a loss raises ``LockLost`` too, unless the block raised.
+    * A failed or cancelled acquire holds nothing: what it may have taken is
+      released, or ends by itself within ``ttl`` (ZooKeeper: the session).
     * Not reentrant: calling :meth:`acquire` on a ``Lock`` that holds the
       lock raises :class:`~accord.core.errors.LockError`. Two ``Lock``
       objects with the same name exclude each other, also in one thread. A
@@ -316,9 +47,9 @@ class Lock(LockCore):
     :param url: the backend's URL (``redis://``, ``rediss://``, ``unix://``,
         ``zookeeper://``, ``file://``, ``memory://`` or a plugin's scheme).
     :param backend: a backend object instead of a URL.
-    :param ttl: the lease in seconds: if the holder dies, others may take the
-        lock after this long (ZooKeeper: after the session timeout; file: at
-        once, when the process dies).
+    :param ttl: the lease in seconds, from 0.01 to 1e9 (finite): if the holder
+        dies, others may take the lock after this long (ZooKeeper: after the
+        session timeout; file: at once, when the process dies).
     :param renew: keep extending the lease every ``ttl / 3`` seconds while
         held. With False the lease expires ``ttl`` after acquiring.
     :param timeout: how long ``with lock:`` waits (None: for ever).
@@ -326,11 +57,12 @@ class Lock(LockCore):
     :param options: passed to the backend when it is made from *url*.
 
     **Fencing.** Each successful acquire sets :attr:`token` to an integer
-    strictly greater than any token issued before for this name on this
-    backend. Pass it with every write to the protected resource, and have
-    the resource refuse a write whose token is lower than the highest it has
-    seen: a holder that lost its lease without noticing (a long GC pause)
-    can then do no harm.
+    greater than any token issued before for this name on this backend
+    (what each backend guarantees, and when, is in the lock guide). Pass it
+    with every write to the protected resource, and have the resource refuse
+    a write whose token is **not greater** than the last token it accepted
+    from another holder: a holder that lost its lease without noticing (a
+    long GC pause) can then do no harm.
     """
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
@@ -345,9 +77,12 @@ class Lock(LockCore):
         """
         owner, timeout = self._prepare(blocking, timeout)
         started = time.monotonic()
-        return self._acquired(
-            owner, self.backend.acquire(self.name, owner, self.ttl, timeout), started
-        )
+        try:
+            token = self.backend.acquire(self.name, owner, self.ttl, timeout)
+        except BaseException:
+            self._release_later(owner)  # it may have taken the lock before it failed
+            raise
+        return self._acquired(owner, token, started)
 
     def release(self) -> None:
         """Free the lock and wake the next waiter.
@@ -357,8 +92,20 @@ class Lock(LockCore):
         left alone). :class:`~accord.core.errors.LockBackendError` if the
         server fails; the lease then ends by itself after ``ttl``.
         """
-        owner = self._take_owner()
-        self._released(owner, self.backend.release(self.name, owner))
+        owner, lost = self._take_owner()
+        try:
+            ok = self.backend.release(self.name, owner)
+        except LockBackendError:
+            self._release_later(owner, 0.1)  # a lease that does not expire must still end
+            raise
+        self._released(owner, ok, lost)
+
+    def locked(self) -> bool:
+        """True when anyone (this object or another holder) holds the lock now.
+
+        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
+        """
+        return self.backend.is_locked(self.name)
 
     def __enter__(self) -> Lock:
         if not self.acquire(timeout=self.timeout):

@@ -7,20 +7,26 @@ Failure behaviour first:
   enforced, and a holder that hangs keeps the lock. Renewal only checks that
   the holder's ticket file is still in place (deleting it by hand makes the
   holder's lock count as lost).
-* A directory that does not exist is created; one that cannot be created or
-  written raises :class:`~accord.core.errors.LockBackendError` naming it.
+* The directory must exist: a missing one raises
+  :class:`~accord.core.errors.ConfigurationError` naming it (creating it
+  quietly would make it belong to whoever came first, say root, and lock out
+  the other users). One that cannot be written raises
+  :class:`~accord.core.errors.LockBackendError` naming it.
 * Only local filesystems are safe: ``flock`` on NFS is emulated or absent.
 
 How it works: a queue of ticket files, ZooKeeper's lock recipe on ``flock``.
 Each acquire takes the next ticket number from ``<dir>/<name>.lock`` (names
-are %-escaped, long ones hashed) and creates ``<dir>/<name>.queue/<ticket>``
+are %-escaped; long ones are cut and hashed, with a ``+`` that no escaped name
+contains) and creates ``<dir>/<name>.queue/<ticket>``
 holding an exclusive ``flock`` on it for as long as it waits or holds. The
 lowest ticket holds the lock. A waiter blocks in ``flock`` on its
 predecessor's ticket only, so a release (which deletes the ticket) or the
 death of that process wakes exactly the next waiter, in arrival order, with
 no polling; a ticket whose process died is found unlocked and removed by its
-successor. A waiter with a timeout waits in a helper thread, which stays
-blocked after the timeout until that predecessor goes.
+successor. A waiter with a timeout (or a ``cancel`` event, as
+:class:`~accord.core.lock.AsyncLock` passes) waits in a helper thread, which
+stays blocked after the timeout until that predecessor goes; the waiter's own
+ticket is removed at once, so those behind it move up.
 
 The fencing token is a counter in ``<name>.lock``, incremented under its
 ``flock`` when a ticket becomes the holder: it survives process restarts (not
@@ -45,6 +51,7 @@ from accord.core.hookspecs import hookimpl
 __all__ = ["FileBackend", "accord_lock_backend"]
 
 _MAX_NAME = 150
+_POLL = 0.05  # seconds between looks at a waiter's cancel event
 _OPEN = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
 
 
@@ -68,9 +75,16 @@ class FileBackend:
     """OS file locks in one directory; see the module docstring for the guarantees."""
 
     expires = False
+    cancellable = True
 
     def __init__(self, directory: str) -> None:
         self.directory = os.path.abspath(directory)
+        if not os.path.isdir(self.directory):
+            raise ConfigurationError(
+                f"lock directory {self.directory!r} does not exist (file:// URL): create it, "
+                "writable by every user and process that takes these locks, e.g. "
+                f"'install -d -m 1777 {self.directory}'."
+            )
         self.url = f"file://{self.directory}"
         self._held: dict[tuple[str, str], tuple[int, str]] = {}  # -> (ticket fd, ticket path)
         self._mutex = threading.Lock()
@@ -80,13 +94,13 @@ class FileBackend:
         quoted = urllib.parse.quote(name, safe="")
         if len(quoted) > _MAX_NAME:
             digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-            quoted = f"{quoted[:100]}-{digest}"
+            quoted = f"{quoted[:100]}+{digest}"  # quote() never yields '+': no name maps here
         return os.path.join(self.directory, f"{quoted}.lock")
 
     def _fail(self, what: str, exc: OSError) -> LockBackendError:
         return LockBackendError(
             f"cannot {what} in {self.directory!r}: {exc.strerror or exc}. The directory "
-            "must exist or be creatable, and be writable."
+            "must exist and be writable by every user of the lock."
         )
 
     def _counters(self, fd: int, *, ticket: bool) -> int:
@@ -133,8 +147,19 @@ class FileBackend:
         finally:
             os.close(meta)
 
-    def acquire(self, name: str, owner: str, ttl: float, timeout: float | None) -> int | None:
-        """Queue a ticket for *owner* and wait until it is the lowest; None on timeout."""
+    def acquire(
+        self,
+        name: str,
+        owner: str,
+        ttl: float,
+        timeout: float | None,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> int | None:
+        """Queue a ticket for *owner* and wait until it is the lowest; None on timeout.
+
+        Returns None soon after *cancel* is set (the ticket is removed).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             fd, path, token = self._enqueue(name)
@@ -146,7 +171,7 @@ class FileBackend:
                 ahead = [t for t in _tickets(queue) if t < ticket]
                 if not ahead:
                     token = self._next_token(name)
-                elif not self._wait_for(os.path.join(queue, ahead[-1]), deadline):
+                elif not self._wait_for(os.path.join(queue, ahead[-1]), deadline, cancel):
                     self._drop(fd, path)
                     return None
         except BaseException as exc:
@@ -158,21 +183,24 @@ class FileBackend:
             self._held[name, owner] = (fd, path)
         return token
 
-    def _wait_for(self, path: str, deadline: float | None) -> bool:
-        """Wait until the ticket at *path* is released or its process died; False on timeout."""
+    def _wait_for(self, path: str, deadline: float | None, cancel: threading.Event | None) -> bool:
+        """Wait until the ticket at *path* is released or its process died.
+
+        False on timeout, or soon after *cancel* is set.
+        """
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return True
         owned = True  # False once a timed-out helper thread has taken fd over
         try:
-            if deadline is None:
+            if deadline is None and cancel is None:
                 fcntl.flock(fd, fcntl.LOCK_SH)
             else:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    owned = _flock_until(fd, deadline)
+                    owned = _flock_until(fd, deadline, cancel)
                     if not owned:
                         return False
             if _same_file(path, fd):  # unlocked yet still there: its process died
@@ -229,8 +257,8 @@ class FileBackend:
             self._drop(fd, path)
 
 
-def _flock_until(fd: int, deadline: float) -> bool:
-    """Take a shared flock on *fd* by *deadline*; False on timeout.
+def _flock_until(fd: int, deadline: float | None, cancel: threading.Event | None) -> bool:
+    """Take a shared flock on *fd* by *deadline* (None: no limit); False on timeout or *cancel*.
 
     ``flock`` has no timeout, so a helper thread blocks in it; on timeout the
     thread owns *fd* from then on and closes it once the flock comes.
@@ -249,8 +277,14 @@ def _flock_until(fd: int, deadline: float) -> bool:
                 done.set()
 
     threading.Thread(target=wait, name="accord-file-lock-wait", daemon=True).start()
-    if done.wait(max(deadline - time.monotonic(), 0.0)):
-        return True
+    while not (cancel is not None and cancel.is_set()):
+        left = threading.TIMEOUT_MAX if deadline is None else deadline - time.monotonic()
+        if cancel is not None:
+            left = min(left, _POLL)
+        if done.wait(max(left, 0.0)):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            break
     with guard:
         if done.is_set():
             return True

@@ -11,8 +11,19 @@ Failure behaviour first:
 * The lease is the ZooKeeper session: the lock is an ephemeral node, and
   ZooKeeper deletes it when the holder's session expires (``session_timeout``
   after the holder stops answering, e.g. killed). ``ttl`` is not enforced
-  by the server; the holder checks its node every ``ttl / 3`` seconds, and
-  a node deleted by hand or a session that expired counts as lost.
+  by the server; the holder checks its node every ``ttl / 3`` seconds.
+* The connection state is watched. **SUSPENDED** (the connection was lost;
+  the session, and the lock, may expire before it comes back) makes every
+  lock of the session lost at once, with the reason ``"ZooKeeper connection
+  SUSPENDED: ..."``; **LOST** (the session expired: the nodes are gone)
+  with ``"ZooKeeper session LOST: ..."``. A lost lock's node is then deleted
+  as soon as the connection is back, so it blocks no one.
+* A connection lost between a request and its answer is recovered: a create
+  is found again by a unique part of its node name (never left behind to
+  block the queue), a delete is sent again after the reconnect (its node is
+  never left behind either). A delete that cannot be confirmed within
+  ``connect_timeout`` raises ``LockBackendError``; it is done when the
+  connection comes back, or by the session's end.
 * Tokens are the ``czxid`` (the transaction id that created the node):
   strictly increasing across all clients, restarts and names, for the life
   of the ensemble's data.
@@ -21,30 +32,40 @@ The recipe is ZooKeeper's classic one (as kazoo's ``Lock``): each acquire
 creates an ephemeral sequential node under ``/accord/locks/<name>``; the
 lowest sequence holds the lock; every other waiter watches only its
 predecessor, so a release wakes exactly one waiter, in arrival order, with
-no polling and no herd.
+no polling and no herd. Names are %-escaped (``.`` and ``..`` too). A lock's
+parent znode is removed once this process left the name unused for a while
+and it has no children (ZooKeeper refuses to delete one that has: a waiter
+that just arrived keeps it); see
+:mod:`~accord.core.lock.backends.zookeeper_session`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 import time
 import urllib.parse
-import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from accord.core.errors import ConfigurationError, LockBackendError
 from accord.core.hookspecs import hookimpl
+from accord.core.lock import renewer
+from accord.core.lock.backends.zookeeper_session import (
+    PARENT_IDLE,
+    SUSPENDED,
+    ZooKeeperSession,
+)
 from accord.core.lock.base import option, redact
-from accord.core.optional import import_optional
 
-__all__ = ["ZooKeeperBackend", "accord_lock_backend"]
+__all__ = ["PARENT_IDLE", "ZooKeeperBackend", "accord_lock_backend"]
 
 _ROOT = "/accord/locks"
 _PREFIX = "lock-"
 _OPTIONS = {"session_timeout", "connect_timeout"}
-_MIN_REQUEST = 0.25  # seconds a request may take even when the deadline is closer
 _RECHECK = 2.0  # seconds between looks at the queue while a watch has not fired
+_POLL = 0.05  # seconds between looks at a waiter's cancel event
 
 
 def _setter(event: threading.Event) -> Any:
@@ -52,130 +73,192 @@ def _setter(event: threading.Event) -> Any:
 
 
 def _sequence(node: str) -> int:
-    return int(node[len(_PREFIX) :])
+    return int(node[-10:])  # ZooKeeper's sequence suffix: 10 digits
 
 
-class ZooKeeperBackend:
+def _mark(owner: str) -> str:
+    """12 hex digits that every node of *owner* starts with, after ``lock-``."""
+    return hashlib.sha1(owner.encode()).hexdigest()[:12]
+
+
+class ZooKeeperBackend(ZooKeeperSession):
     """Locks on ZooKeeper; see the module docstring for the guarantees."""
 
     expires = False
+    cancellable = True
 
     def __init__(
         self, hosts: str, *, url: str, session_timeout: float = 10.0, connect_timeout: float = 5.0
     ) -> None:
-        kazoo_client = import_optional("kazoo.client", extra="zookeeper", purpose="ZooKeeper locks")
-        self._exceptions = import_optional(
-            "kazoo.exceptions", extra="zookeeper", purpose="ZooKeeper locks"
+        super().__init__(
+            hosts, url=url, session_timeout=session_timeout, connect_timeout=connect_timeout
         )
-        timeouts = import_optional(
-            "kazoo.handlers.threading", extra="zookeeper", purpose="ZooKeeper locks"
-        )
-        self.url = redact(url)
-        self.hosts = hosts
-        self.connect_timeout = connect_timeout
-        self.client: Any = kazoo_client.KazooClient(hosts=hosts, timeout=session_timeout)
-        self._errors = (self._exceptions.KazooException, timeouts.KazooTimeoutError)
-        self._started = False
-        self._start_lock = threading.Lock()
         # (name, owner) -> (node path, session id, token) of the locks this process holds
         self._held: dict[tuple[str, str], tuple[str, int, int]] = {}
-        self._mutex = threading.Lock()
 
-    def _connected(self, timeout: float | None) -> Any:
-        with self._start_lock:
-            if not self._started:
-                wait = (
-                    self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
-                )
-                try:
-                    with warnings.catch_warnings():
-                        # The chroot is made with the first lock node (makepath); no news.
-                        warnings.filterwarnings("ignore", "No chroot path exists")
-                        self.client.start(timeout=max(wait, 0.05))
-                except self._errors as exc:
-                    self.client.stop()  # else kazoo keeps reconnecting in the background
-                    raise LockBackendError(
-                        f"ZooKeeper at {self.url} could not be reached within {wait:.2f} s: {exc}"
-                    ) from exc
-                self._started = True
-        return self.client
+    def watch_lease(self, name: str, owner: str, notify: Callable[[str], object]) -> None:
+        """Call ``notify(reason)`` (on kazoo's thread; it must not block) when the
+        connection of *owner*'s lock on *name* is SUSPENDED or its session LOST."""
+        with self._mutex:
+            if (name, owner) in self._held:
+                self._watchers[name, owner] = notify
+        if not self._connected.is_set() and self._started:
+            notify(SUSPENDED)
 
     @staticmethod
     def base(name: str) -> str:
         """The znode under which *name*'s lock nodes live."""
-        return f"{_ROOT}/{urllib.parse.quote(name, safe='')}"
+        quoted = urllib.parse.quote(name, safe="")
+        if quoted in (".", ".."):  # not valid znode names; quote() never yields %2E itself
+            quoted = quoted.replace(".", "%2E")
+        return f"{_ROOT}/{quoted}"
 
-    def _get(self, request: Any, deadline: float | None = None) -> Any:
-        """The answer to a kazoo async *request*, waited for until *deadline* (but at
-        least one round trip's allowance) and at most ``connect_timeout``: kazoo holds
-        requests while disconnected, and a renewal or an acquire with a timeout must
-        not hang with it. Raises kazoo's timeout error."""
-        limit = self.connect_timeout
-        if deadline is not None:
-            limit = min(limit, max(deadline - time.monotonic(), _MIN_REQUEST))
-        return request.get(timeout=limit)
+    def _fail(self, what: str, exc: BaseException) -> LockBackendError:
+        return LockBackendError(
+            f"ZooKeeper at {self.url} failed to {what}: {renewer.describe(exc)}"
+        )
 
-    def acquire(self, name: str, owner: str, ttl: float, timeout: float | None) -> int | None:
+    # -- acquire -----------------------------------------------------------------------
+
+    def acquire(
+        self,
+        name: str,
+        owner: str,
+        ttl: float,
+        timeout: float | None,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> int | None:
         """Queue a node for *owner* and wait until it is the lowest; None on timeout.
 
         If *owner* holds it already (its node is the lowest, made by this or
         another process), return that node's token without queueing: the
-        lease then stays with the session that made the node.
+        lease then stays with the session that made the node. Returns None
+        soon after *cancel* is set (its node deleted).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        client = self._connected(timeout)
-        path = self._check(name, owner, pop=False)
-        if path is not None:
+        client = self._session(timeout)
+        if self._check(name, owner, pop=False) is not None:
             return self._held[name, owner][2]
         base = self.base(name)
-        creating = client.create_async(
-            f"{base}/{_PREFIX}",
-            owner.encode(),
-            ephemeral=True,
-            sequence=True,
-            makepath=True,
-            include_data=True,
-        )
+        with self._mutex:
+            self._last_use[base] = time.monotonic()
+        # lock-<owner's mark><this attempt's>-<sequence>: the attempt's part finds
+        # the node again after a lost reply; the mark spots the owner's other nodes.
+        prefix = f"{base}/{_PREFIX}{_mark(owner)}{secrets.token_hex(4)}-"
+        path: str | None = None
+        lost = (self._exceptions.ConnectionLoss, self._exceptions.SessionExpiredError)
         try:
-            try:
-                path, stat = self._get(creating, deadline)
-            except self._errors:
-                # The request may still succeed later: its node must not block the queue.
-                creating.rawlink(self._delete_when_created)
-                raise
-            mine = path.rsplit("/", 1)[1]
+            node, stat = self._create(client, base, prefix, owner, deadline)
+            path = node  # deleted on the way out unless we hold it
             while True:
-                children = self._get(client.get_children_async(base), deadline)
-                nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
-                if mine not in nodes:  # the session expired while we waited: node gone
-                    raise LockBackendError(
-                        f"ZooKeeper at {self.url}: the session expired while waiting for {name!r}"
-                    )
-                ahead = [n for n in nodes if _sequence(n) < _sequence(mine)]
-                if not ahead:
-                    with self._mutex:
-                        self._held[name, owner] = (path, client.client_id[0], int(stat.czxid))
-                    path = None  # ours now: keep it
-                    return int(stat.czxid)
-                adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
-                if adopted is not None:  # held by the same owner elsewhere: drop our node
-                    return adopted
-                gone = threading.Event()
-                watching = client.exists_async(f"{base}/{ahead[-1]}", watch=_setter(gone))
-                if self._get(watching, deadline) is None:
-                    continue
-                left = _RECHECK if deadline is None else deadline - time.monotonic()
-                # Watches do not fire when the session ends: look again now and then.
-                woke = left > 0 and gone.wait(min(left, _RECHECK))
-                if not woke and deadline is not None and time.monotonic() >= deadline:
-                    return None
+                try:
+                    children = self._get(client.get_children_async(base), deadline)
+                    nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
+                    mine = node.rsplit("/", 1)[1]
+                    if mine not in nodes:  # the session expired while we waited: queue again
+                        path = None
+                        node, stat = self._create(client, base, prefix, owner, deadline)
+                        path = node
+                        continue
+                    ahead = [n for n in nodes if _sequence(n) < _sequence(mine)]
+                    if not ahead:
+                        with self._mutex:
+                            self._held[name, owner] = (node, client.client_id[0], int(stat.czxid))
+                        path = None  # ours now: keep it
+                        return int(stat.czxid)
+                    if nodes[0].startswith(f"{_PREFIX}{_mark(owner)}"):  # maybe ours, elsewhere
+                        adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
+                        if adopted is not None:  # held by the same owner: drop our node
+                            return adopted
+                    if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, cancel):
+                        return None
+                except lost:  # our node stays while the session lives: wait on once back
+                    if not self._wait_connected(deadline):
+                        raise
         except self._errors as exc:
-            raise LockBackendError(
-                f"ZooKeeper at {self.url} failed to acquire {name!r}: {exc}"
-            ) from exc
+            raise self._fail(f"acquire {name!r}", exc) from exc
         finally:
             if path is not None:
-                self._delete_quietly(path)
+                self._delete_soon(path)
+            elif (name, owner) not in self._held:
+                self._forget_prefix(base, prefix)
+
+    def _create(
+        self, client: Any, base: str, prefix: str, owner: str, deadline: float | None
+    ) -> tuple[str, Any]:
+        """Create our node; after a lost connection, find it, or create it again if it was not."""
+        lost = (self._exceptions.ConnectionLoss, self._exceptions.SessionExpiredError)
+        while True:
+            creating = client.create_async(
+                prefix, owner.encode(), ephemeral=True, sequence=True, makepath=True,
+                include_data=True,
+            )  # fmt: skip
+            try:
+                return self._get(creating, deadline)  # type: ignore[no-any-return]
+            except lost:
+                # Answered "connection lost": the node may exist all the same.
+                if not self._wait_connected(deadline):
+                    raise
+            except self._errors:
+                # No answer yet: kazoo may still send it; never leave its node behind.
+                creating.rawlink(self._delete_when_created)
+                raise
+            found = self._find(client, base, prefix, deadline)
+            if found is not None:
+                return found
+
+    def _find(
+        self, client: Any, base: str, prefix: str, deadline: float | None
+    ) -> tuple[str, Any] | None:
+        """Our node (path, stat) under *base* by its unique *prefix*, or None."""
+        start = prefix.rsplit("/", 1)[1]
+        try:
+            children = self._get(client.get_children_async(base), deadline)
+        except self._exceptions.NoNodeError:
+            return None
+        for child in children:
+            if child.startswith(start):
+                stat = self._get(client.exists_async(f"{base}/{child}"), deadline)
+                if stat is not None:
+                    return f"{base}/{child}", stat
+        return None
+
+    def _forget_prefix(self, base: str, prefix: str) -> None:
+        """After a failed acquire: delete any node of ours a lost reply hid (once connected)."""
+
+        def sweep() -> None:
+            try:
+                found = self._find(self.client, base, prefix, None)
+            except self._errors:
+                if self._started:
+                    renewer.schedule(1.0, sweep)  # still disconnected: again later
+                return
+            if found is not None:
+                self._delete_soon(found[0])
+
+        if self._started:
+            renewer.schedule(0, sweep)
+
+    def _wait_gone(
+        self, client: Any, path: str, deadline: float | None, cancel: threading.Event | None
+    ) -> bool:
+        """Wait until the node at *path* may be gone; False on timeout or *cancel*."""
+        gone = threading.Event()
+        if self._get(client.exists_async(path, watch=_setter(gone)), deadline) is None:
+            return True
+        # Watches do not fire when the session ends: look again now and then.
+        until = time.monotonic() + _RECHECK
+        if deadline is not None:
+            until = min(until, deadline)
+        while not gone.is_set():
+            if cancel is not None and cancel.is_set():
+                return False
+            left = until - time.monotonic()
+            if left <= 0:
+                return deadline is None or time.monotonic() < deadline
+            gone.wait(min(left, _POLL) if cancel is not None else left)
+        return True
 
     def _owned_by(self, path: str, owner: str, deadline: float | None) -> int | None:
         """The token of the node at *path* if *owner* made it, else None."""
@@ -185,9 +268,11 @@ class ZooKeeperBackend:
             return None
         return int(stat.czxid) if data == owner.encode() else None
 
+    # -- holder, release, renew ---------------------------------------------------------------
+
     def _lowest(self, name: str) -> tuple[str, str, int] | None:
         """Path, owner and token of *name*'s lowest node (the holder), or None."""
-        client = self._connected(None)
+        client = self._session(None)
         base = self.base(name)
         while True:
             try:
@@ -208,22 +293,14 @@ class ZooKeeperBackend:
         try:
             found = self._lowest(name)
         except self._errors as exc:
-            raise LockBackendError(
-                f"ZooKeeper at {self.url} failed to read {name!r}: {exc}"
-            ) from exc
+            raise self._fail(f"read {name!r}", exc) from exc
         return None if found is None else (found[1], found[2])
-
-    def _delete_when_created(self, request: Any) -> None:
-        if request.successful():
-            self.client.delete_async(request.value[0])
-
-    def _delete_quietly(self, path: str) -> None:
-        # Best effort: if this fails, the node goes with the session.
-        self.client.delete_async(path)
 
     def _check(self, name: str, owner: str, *, pop: bool) -> str | None:
         with self._mutex:
             entry = self._held.pop((name, owner), None) if pop else self._held.get((name, owner))
+            if pop:
+                self._watchers.pop((name, owner), None)
         if entry is None:
             return None
         path, session, _ = entry
@@ -235,31 +312,44 @@ class ZooKeeperBackend:
     def release(self, name: str, owner: str) -> bool:
         """Delete *owner*'s node (waking the next waiter); False if it was gone.
 
-        From a process that did not take it, deletes the lowest node if
-        *owner* made it.
+        A delete whose answer a lost connection hid is sent again once
+        reconnected (within ``connect_timeout``): a node already gone then
+        counts as released. From a process that did not take it, deletes the
+        lowest node if *owner* made it.
         """
         with self._mutex:
             mine = (name, owner) in self._held
+        session = self.client.client_id
         path = self._check(name, owner, pop=True) if mine else self._path_of(name, owner)
         if path is None:
             return False
-        try:
-            self._get(self.client.delete_async(path))
-        except self._exceptions.NoNodeError:
-            return False
-        except self._errors as exc:
-            raise LockBackendError(
-                f"ZooKeeper at {self.url} failed to release {name!r}: {exc}"
-            ) from exc
-        return True
+        deadline = time.monotonic() + self.connect_timeout
+        retried = False
+        while True:
+            try:
+                self._get(self.client.delete_async(path), deadline)
+            except self._exceptions.NoNodeError:
+                # Gone: by our first delete if its answer was lost, unless the session
+                # expired meanwhile (then the node went with it: not a release).
+                return retried and self.client.client_id == session
+            except self._errors as exc:
+                retried = True
+                if self._wait_connected(deadline):
+                    continue
+                self._delete_soon(path)
+                raise LockBackendError(
+                    f"ZooKeeper at {self.url} failed to release {name!r}: "
+                    f"{renewer.describe(exc)}; its node will be deleted when the connection "
+                    "comes back, or ends with the session"
+                ) from exc
+            self._parent_unused(self.base(name))
+            return True
 
     def _path_of(self, name: str, owner: str) -> str | None:
         try:
             found = self._lowest(name)
         except self._errors as exc:
-            raise LockBackendError(
-                f"ZooKeeper at {self.url} failed to read {name!r}: {exc}"
-            ) from exc
+            raise self._fail(f"read {name!r}", exc) from exc
         return found[0] if found is not None and found[1] == owner else None
 
     def renew(self, name: str, owner: str, ttl: float) -> bool:
@@ -277,30 +367,18 @@ class ZooKeeperBackend:
         try:
             found = self._get(self.client.exists_async(path), time.monotonic() + ttl / 3)
         except self._errors as exc:
-            raise LockBackendError(
-                f"ZooKeeper at {self.url} failed to check {name!r}: {exc}"
-            ) from exc
+            raise self._fail(f"check {name!r}", exc) from exc
         return found is not None
 
     def is_locked(self, name: str) -> bool:
         """True when a lock node exists for *name*."""
-        client = self._connected(None)
+        client = self._session(None)
         try:
-            return bool(client.exists(self.base(name)) and client.get_children(self.base(name)))
+            return bool(self._get(client.get_children_async(self.base(name))))
         except self._exceptions.NoNodeError:
             return False
         except self._errors as exc:
-            raise LockBackendError(
-                f"ZooKeeper at {self.url} failed to read {name!r}: {exc}"
-            ) from exc
-
-    def close(self) -> None:
-        """End the session (its nodes, i.e. locks still held, are deleted)."""
-        with self._start_lock:
-            if self._started:
-                self.client.stop()
-                self.client.close()
-                self._started = False
+            raise self._fail(f"read {name!r}", exc) from exc
 
 
 @hookimpl
