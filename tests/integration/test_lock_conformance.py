@@ -308,6 +308,38 @@ def test_release_from_elsewhere_by_another_owner_changes_nothing(shared_owner_ca
     assert second.holder("job") == ("task-1", token)
 
 
+def test_take_over_passes_the_lease_to_the_new_owner_with_a_greater_token(
+    owner_case: Case,
+) -> None:
+    backend = owner_backend(owner_case)
+    token = backend.acquire("job", "task-1", 5.0, 0)
+    taken = backend.take_over("job", "task-1", "task-1/run", 5.0)
+    assert taken is not None and token is not None and taken > token
+    assert backend.holder("job") == ("task-1/run", taken)
+    assert not backend.release("job", "task-1")
+    assert backend.release("job", "task-1/run")
+
+
+def test_take_over_from_an_owner_that_does_not_hold_changes_nothing(owner_case: Case) -> None:
+    backend = owner_backend(owner_case)
+    assert backend.take_over("job", "task-1", "task-2", 5.0) is None
+    assert backend.holder("job") is None
+    token = backend.acquire("job", "task-1", 5.0, 0)
+    assert backend.take_over("job", "task-9", "task-2", 5.0) is None
+    assert backend.holder("job") == ("task-1", token)
+
+
+def test_take_over_works_on_a_lease_taken_elsewhere(shared_owner_case: Case) -> None:
+    first, second = owner_backend(shared_owner_case), other_connection(shared_owner_case)
+    token = first.acquire("job", "task-1", 5.0, 0)
+    taken = second.take_over("job", "task-1", "task-1/run", 5.0)
+    assert taken is not None and token is not None and taken > token
+    assert first.holder("job") == ("task-1/run", taken)
+    assert not first.renew("job", "task-1", 5.0)
+    assert second.release("job", "task-1/run")
+    assert first.holder("job") is None
+
+
 def test_the_file_backend_cannot_hand_a_lease_to_another_process(tmp_path: Any) -> None:
     assert not isinstance(get_backend(f"file://{tmp_path}"), OwnerAwareBackend)
 

@@ -12,6 +12,7 @@ from celery import Celery
 from celery.app.task import Task
 
 from accord.contrib.celery import current_lease, singleton_task
+from accord.contrib.celery.owners import Owner
 from accord.core.errors import AlreadyRunning, ConfigurationError, TaskError, TaskKeyError
 from accord.core.lock.base import get_backend
 from accord.core.plugins import get_plugin_manager
@@ -39,7 +40,7 @@ def holder(task: Any, *args: Any) -> Any:
 def test_the_first_call_reserves_the_key_for_its_task_id(app: Celery) -> None:
     task = declare(app)
     result = task.delay(7)
-    assert holder(task, 7)[0] == result.id
+    assert Owner.parse(holder(task, 7)[0]).task_id == result.id
 
 
 def test_return_existing_returns_the_holders_async_result(app: Celery) -> None:
@@ -152,7 +153,6 @@ def test_the_lock_url_comes_from_a_namespaced_django_style_setting() -> None:
     celery.config_from_object(Settings, namespace="CELERY")
     task = declare(celery)
     result = task.delay(7)
-    assert (
-        get_backend(Settings.CELERY_ACCORD_LOCK_URL).holder(task.singleton_key((7,), {})[1])[0]
-        == result.id
-    )  # type: ignore[attr-defined]
+    backend = get_backend(Settings.CELERY_ACCORD_LOCK_URL)
+    held = backend.holder(task.singleton_key((7,), {})[1])  # type: ignore[attr-defined]
+    assert Owner.parse(held[0]).task_id == result.id

@@ -9,10 +9,11 @@ the body asks: :meth:`Lease.ensure_held` raises
 Releasing from the worker's main process (revoke, hard time limit, a killed
 child) is best effort: a failure is logged and the lease runs out by itself.
 
-Every acquisition's owner is the Celery task id, so the reservation taken at
-``apply_async`` and the lease taken in the worker are one hold: the worker
-*adopts* it (the backend extends it and returns the same fencing token), and
-retries or redeliveries of the same task id are never duplicates of it.
+The lease is owned by a **run** (one delivery of a task in a pool process;
+see :mod:`~accord.contrib.celery.owners`), not by the task id: the
+reservation taken at ``apply_async`` is taken over by the run (a new, greater
+fencing token), a retry takes over its run's lease the same way, and a second
+delivery of a task id whose run is alive cannot adopt that run's lease.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Lease:
         self._lost: str | None = None
         self._job: renewer.Job | None = None
         self._state = threading.Lock()
+        self._done = False  # released or handed on: a late renewal's loss is no news
 
     @property
     def lost(self) -> bool:
@@ -129,7 +131,7 @@ class Lease:
 
     def _mark_lost(self, reason: str) -> None:
         with self._state:
-            if self._lost is not None:
+            if self._lost is not None or self._done:
                 return
             self._lost = reason
         logger.warning("singleton lease %r of task %s lost: %s", self.name, self.owner, reason)
@@ -147,16 +149,33 @@ class Lease:
         if self._job is not None:
             self._job.cancel()
 
-    def keep(self, seconds: float) -> None:
-        """Stop renewing and leave the lease held for *seconds* more (a retry is coming)."""
+    def hand_on(self, new_owner: str, seconds: float) -> int | None:
+        """Stop renewing and pass the lease to *new_owner* for *seconds* (a retry is coming).
+
+        One backend call (``take_over``): the next run gets a greater token,
+        and a renewal of this run still in flight can no longer touch the
+        lease (it is owned by someone else now), so it cannot shorten the
+        retry's hold. Returns the new token, or None if the lease was lost
+        (then the retry competes for the key like any other call).
+        """
+        with self._state:
+            self._done = True
         self.stop()
+        if self._lost is not None:
+            return None
         try:
-            self.backend.renew(self.name, self.owner, seconds)
+            return self.backend.take_over(self.name, self.owner, new_owner, seconds)
         except LockError as exc:
-            logger.warning("extending singleton lease %r for a retry failed: %s", self.name, exc)
+            logger.warning("handing singleton lease %r on to a retry failed: %s", self.name, exc)
+            return None
 
     def release(self) -> None:
-        """Stop renewing and release the lease (a server failure is logged, not raised)."""
+        """Stop renewing and release the lease (a server failure is logged, not raised).
+
+        Does nothing the second time, or after :meth:`hand_on`.
+        """
+        with self._state:
+            done, self._done = self._done, True
         self.stop()
-        if self._lost is None:
+        if not done and self._lost is None:
             release_quietly(self.backend, self.name, self.owner)

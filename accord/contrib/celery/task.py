@@ -21,26 +21,41 @@ Failure behaviour first:
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import functools
+import logging
 import os
 import uuid
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from celery import Task
+from celery import Task, signals, states
+from celery.backends.base import DisabledBackend
 from celery.exceptions import Ignore, Retry
 
 from accord.contrib.celery.keys import lock_name
 from accord.contrib.celery.lease import Lease, SingletonBackend, backend_for, release_quietly
 from accord.contrib.celery.options import SingletonConfig
+from accord.contrib.celery.owners import RESERVED, RUN, Owner
 from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask
 from accord.core.plugins import notify
 
-__all__ = ["SingletonTask", "task_function"]
+__all__ = ["RUN_FIELD", "SingletonTask", "task_function"]
 
-#: Tries at enqueue when the key is taken but its holder is gone by the time it is read.
+logger = logging.getLogger("accord.celery")
+
+#: Tries at enqueue (or in the worker) when the key changes hands between two reads.
 _ENQUEUE_TRIES = 3
+
+#: The request field in which the worker's main process passes a run's nonce to the pool.
+RUN_FIELD = "accord_run"
+
+#: Options that make a call part of a canvas (a group, a chord, a chain or a callback).
+_CANVAS = ("group_id", "chord", "chain", "link", "link_error")
+
+# Set while a run re-sends its own message (retry, deferral): not a new call.
+_resending: contextvars.ContextVar[bool] = contextvars.ContextVar("accord_resending", default=False)
 
 
 def task_function(run: Any) -> Any:
@@ -158,11 +173,20 @@ class SingletonTask(Task):  # type: ignore[type-arg]
 
         The reservation lasts ``reserve`` seconds after the message may run
         (``countdown``/``eta``), at most until it ``expires``, unless the
-        worker adopts it first.
+        worker takes it over first. A message the current run sends for its
+        own task id (``self.retry()``) and canvas members (a group, chord or
+        chain; their results must resolve) are sent unreserved: the worker
+        decides for them.
         """
         config = self.singleton_config()
         key, name = self.singleton_key(args, kwargs)
-        if config.reserve is None or self.app.conf.task_always_eager:
+        if (
+            config.reserve is None
+            or self.app.conf.task_always_eager
+            or _resending.get()
+            or self._own_message(task_id)
+            or any(options.get(option) for option in _CANVAS)
+        ):
             return super().apply_async(args, kwargs, task_id, *rest, **options)
         task_id = task_id or str(uuid.uuid4())
         backend = self.lock_backend()
@@ -170,26 +194,39 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             # A lease that lives with a session (ZooKeeper) would live as long as
             # the caller's process, not until a deadline: check, do not reserve.
             held = backend.holder(name)
-            if held is not None and held[0] != task_id:
-                return self._duplicate_at_enqueue(key, held[0])
+            if held is not None:
+                return self._duplicate_at_enqueue(key, Owner.parse(held[0]).task_id)
             return super().apply_async(args, kwargs, task_id, *rest, **options)
         ttl = _delay_of(options) + config.reserve
         expires = options.get("expires")
         if isinstance(expires, (int, float)) and not isinstance(expires, bool):
             ttl = min(ttl, max(float(expires), 0.001))
+        owner = str(Owner.reservation(task_id))
         for _ in range(_ENQUEUE_TRIES):
-            if backend.acquire(name, task_id, ttl, 0) is not None:
+            if backend.acquire(name, owner, ttl, 0) is not None:
                 break
             held = backend.holder(name)
-            if held is not None:
-                return self._duplicate_at_enqueue(key, held[0])
+            if held is not None:  # another call's, or this task id's own (sent twice)
+                holder = Owner.parse(held[0])
+                if self._ended(holder) and backend.take_over(name, held[0], owner, ttl):
+                    break
+                return self._duplicate_at_enqueue(key, holder.task_id)
             # Freed between the two calls: try again; if it keeps changing hands,
             # send it unreserved and let the worker's lease decide.
         try:
             return super().apply_async(args, kwargs, task_id, *rest, **options)
         except BaseException:
-            release_quietly(backend, name, task_id)  # never sent: nothing will adopt it
+            release_quietly(backend, name, owner)  # never sent: nothing will take it over
             raise
+
+    def _own_message(self, task_id: str | None) -> bool:
+        """True when the running singleton run sends a message for its own task id."""
+        request = self.request
+        return (
+            task_id is not None
+            and task_id == request.id
+            and isinstance(getattr(request, "singleton", None), Lease)
+        )
 
     def _duplicate_at_enqueue(self, key: str, holder_id: str) -> Any:
         notify(
@@ -213,35 +250,122 @@ class SingletonTask(Task):  # type: ignore[type-arg]
     # -- run ----------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the body if this task id holds (or can take) the key; see the class docstring."""
+        """Run the body if this delivery can own the key; see the class docstring."""
         request = self.request
         if request.called_directly or not request.id:
             return super().__call__(*args, **kwargs)  # a plain function call: no lease
         config = self.singleton_config()
         key, name = self.singleton_key(args, kwargs)
         backend = self.lock_backend()
-        token = backend.acquire(name, request.id, config.lease, 0)
-        if token is None:
-            self._duplicate_in_worker(backend, key, name)
-        lease = Lease(backend, name, request.id, token, config.lease, config.max_lease)
+        retries = int(request.retries or 0)
+        owner = Owner.run(request.id, retries, getattr(request, RUN_FIELD, None))
+        token = self._take(backend, key, name, owner, config)
+        lease = Lease(backend, name, str(owner), token, config.lease, config.max_lease)
         # The request context is per run (and per thread): the lease lives there.
         vars(request).update(singleton=lease, singleton_token=token)
+        if self._finished(request):
+            lease.release()
+            vars(request).update(singleton=None)
+            raise Ignore(f"task {request.id} already finished: this later delivery is not run")
         lease.start()
         try:
-            result = super().__call__(*args, **kwargs)
+            return super().__call__(*args, **kwargs)
         except Retry as exc:
-            # The retry has this task id: it adopts the lease when it runs.
-            lease.keep(_retry_delay(exc) + config.lease)
+            # The retry is a new run of this task id: it takes the lease over from
+            # a reservation for its number, kept for its countdown and a lease.
+            lease.hand_on(
+                str(Owner.reservation(request.id, retries + 1)), _retry_delay(exc) + config.lease
+            )
             raise
-        except BaseException:
-            lease.release()
-            raise
-        lease.release()
-        return result
+        # Any other end: the task_postrun handler releases the lease, once the
+        # result is stored (so a later delivery sees that this run finished).
 
-    def _duplicate_in_worker(self, backend: SingletonBackend, key: str, name: str) -> NoReturn:
-        held = backend.holder(name)
-        holder_id = held[0] if held is not None else None
+    def _take(
+        self, backend: SingletonBackend, key: str, name: str, owner: Owner, config: SingletonConfig
+    ) -> int:
+        """The run's fencing token; or raise what the delivery must do instead of running."""
+        for _ in range(_ENQUEUE_TRIES):
+            token = backend.acquire(name, str(owner), config.lease, 0)
+            if token is not None:
+                return token
+            held = backend.holder(name)
+            if held is None:
+                continue  # freed meanwhile
+            holder = Owner.parse(held[0])
+            if holder.task_id != owner.task_id:
+                if self._ended(holder):
+                    token = backend.take_over(name, held[0], str(owner), config.lease)
+                    if token is not None:
+                        return token
+                    continue
+                self._duplicate_in_worker(key, holder.task_id)
+            if holder.retries > owner.retries:  # a later retry owns the work now
+                raise Ignore(
+                    f"task {owner.task_id}: delivery {owner.retries} is stale, retry "
+                    f"{holder.retries} has taken over"
+                )
+            if holder.kind == RESERVED:
+                token = backend.take_over(name, held[0], str(owner), config.lease)
+                if token is not None:
+                    return token
+                continue
+            self._defer(key, holder, config)  # another delivery of this task id runs
+        return self._defer(key, None, config)
+
+    def _defer(self, key: str, holder: Owner | None, config: SingletonConfig) -> NoReturn:
+        """Send this delivery again for later and end this one without a result."""
+        request = self.request
+        if request.is_eager:
+            raise self._duplicate_error(key, request.id)
+        delay = min(max(config.lease / 3, 0.5), 5.0)
+        logger.info(
+            "singleton task %s[%s]: another delivery of this task id runs (%s); "
+            "this one comes back in %.1f s",
+            self.name, request.id, holder, delay,
+        )  # fmt: skip
+        token = _resending.set(True)
+        try:
+            self.signature_from_request(request, countdown=delay).apply_async()
+        finally:
+            _resending.reset(token)
+        raise Ignore(f"task {request.id}: deferred, another delivery of it runs")
+
+    def _finished(self, request: Any) -> bool:
+        """True when the task id's result is final: a later delivery must not run it again."""
+        if request.is_eager or request.ignore_result:
+            return False
+        return self._final(request.id)
+
+    def _ended(self, holder: Owner) -> bool:
+        """True when *holder* is a run whose result is stored: its release is on its way.
+
+        The lease is released only after the result is stored (so a later
+        delivery of the task id sees it finished); meanwhile a new call may
+        take the key over, rather than be told the finished task holds it.
+        """
+        return holder.kind == RUN and self._final(holder.task_id)
+
+    def _final(self, task_id: str) -> bool:
+        """True when *task_id* has a final state in the result backend (False: unknown)."""
+        if self.ignore_result or isinstance(self.backend, DisabledBackend):
+            return False
+        try:
+            return self.backend.get_state(task_id) in states.READY_STATES
+        except Exception as exc:  # the result backend failed: as if it had no result
+            logger.warning("cannot read the state of task %s: %s", task_id, exc)
+            return False
+
+    def _duplicate_error(self, key: str, holder_id: str | None) -> DuplicateTask:
+        return DuplicateTask(
+            f"singleton task {self.name!r} with key {key} was not run: task {holder_id} "
+            "held the key when the worker took it up.",
+            holder_id,
+        )
+
+    def _duplicate_in_worker(self, key: str, holder_id: str | None) -> NoReturn:
+        request = self.request
+        if self._finished(request):  # a late delivery of a task that finished
+            raise Ignore(f"task {request.id} already finished: this later delivery is not run")
         notify(
             "accord_task_duplicate_suppressed",
             task_name=self.name,
@@ -249,12 +373,19 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             holder_id=holder_id or "",
             stage="worker",
         )
-        exc = DuplicateTask(
-            f"singleton task {self.name!r} with key {key} was not run: task {holder_id} "
-            "held the key when the worker took it up.",
-            holder_id,
-        )
-        request = self.request
+        exc = self._duplicate_error(key, holder_id)
+        if request.is_eager:  # apply(), task_always_eager: as the worker's result, raised
+            raise exc
         if request.id and not (request.ignore_result or self.ignore_result):
             self.backend.mark_as_failure(request.id, exc, request=request)
         raise Ignore(str(exc))
+
+
+def _release_after_run(task: Any, **_: Any) -> None:
+    """Release the run's lease once its result is stored (task_postrun)."""
+    lease = getattr(getattr(task, "request", None), "singleton", None)
+    if isinstance(lease, Lease):
+        lease.release()
+
+
+signals.task_postrun.connect(_release_after_run, weak=False)

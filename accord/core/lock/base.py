@@ -19,7 +19,8 @@ Backends that also implement :class:`OwnerAwareBackend` let a caller choose
 the owner (e.g. a Celery task id) and act on that acquisition from any
 process: the same owner acquiring again adopts the lease (same token),
 ``release``/``renew`` work from another process, and :meth:`~OwnerAwareBackend.holder`
-names the current owner. Redis, ZooKeeper and memory do; ``file://`` cannot
+names the current owner, and :meth:`~OwnerAwareBackend.take_over` passes a
+lease to another owner with a new token. Redis, ZooKeeper and memory do; ``file://`` cannot
 (its lease is an open file of the process that took it).
 """
 
@@ -115,7 +116,9 @@ class OwnerAwareBackend(LockBackend, Protocol):
       from another process) extends the lease to ``ttl`` and returns the
       current token: it adopts the acquisition instead of waiting for itself;
     * ``release`` and ``renew`` by *owner* work from any process;
-    * :meth:`holder` says who holds a lock.
+    * :meth:`holder` says who holds a lock;
+    * :meth:`take_over` passes a lease from one owner to another, atomically,
+      with a new (greater) token.
 
     :class:`~accord.core.lock.Lock` makes every owner unique, so none of this
     changes how a ``Lock`` behaves.
@@ -124,6 +127,15 @@ class OwnerAwareBackend(LockBackend, Protocol):
     def holder(self, name: str) -> tuple[str, int] | None:
         """The owner holding *name* and its fencing token, or None when free.
 
+        Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
+        """
+
+    def take_over(self, name: str, owner: str, new_owner: str, ttl: float) -> int | None:
+        """If *owner* holds *name*, make *new_owner* the holder for *ttl* seconds.
+
+        Returns the new holder's fencing token, greater than *owner*'s, or
+        None (nothing changed) when *owner* does not hold *name*. No other
+        owner can take the lock in between. Works from any process.
         Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
         """
 

@@ -49,9 +49,21 @@ def finish(app: Celery, account: str, entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def make_app(broker: str, results: str, lock_url: str, queue: str) -> Celery:
-    """A Celery app with the test tasks, on *broker*, results in *results*, locks at *lock_url*."""
+def make_app(
+    broker: str, results: str, lock_url: str, queue: str, visibility_timeout: float | None = None
+) -> Celery:
+    """A Celery app with the test tasks, on *broker*, results in *results*, locks at *lock_url*.
+
+    *visibility_timeout* (Redis broker): redeliver an unacknowledged message
+    after this many seconds, looking every second (Celery's default: an hour).
+    """
     app = Celery("accord_celery_tests", broker=broker, backend=results, set_as_current=False)
+    if visibility_timeout is not None:
+        app.conf.broker_transport_options = {
+            "visibility_timeout": visibility_timeout,
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        }
     app.conf.update(
         accord_lock_url=lock_url,
         # A ZooKeeper lease is its session: make a dead worker's session end soon.
@@ -92,6 +104,13 @@ def make_app(broker: str, results: str, lock_url: str, queue: str) -> Celery:
 
     @singleton_task(app=app, shared=False, bind=True, name="t.killable", lease=2.0, key=["account"])
     def killable(self: Any, account: str, sleep: float = 60.0) -> dict[str, Any]:
+        return body(self, account, sleep)
+
+    @singleton_task(
+        app=app, shared=False, bind=True, name="t.acks_late", acks_late=True, lease=2.0,
+        key=["account"],
+    )  # fmt: skip
+    def acks_late(self: Any, account: str, sleep: float = 6.0) -> dict[str, Any]:
         return body(self, account, sleep)
 
     @singleton_task(app=app, shared=False, bind=True, name="t.flaky", max_retries=3)
@@ -173,6 +192,13 @@ class HookRecorder:
         self.store.rpush("lost", json.dumps({"name": name, "reason": reason}))
 
 
+def _count_delivery(sender: Any = None, task_id: str = "", args: Any = (), **_: Any) -> None:
+    """Push every delivery a pool process takes up (run or not) to ``deliveries:<account>``."""
+    account = (args or [None])[0]
+    if isinstance(account, str) and app is not None:
+        _store(app).rpush(f"deliveries:{account}", task_id)
+
+
 def _from_env() -> Celery | None:
     broker = os.environ.get("ACCORD_TEST_BROKER")
     if not broker:
@@ -185,7 +211,14 @@ def _from_env() -> Celery | None:
         os.environ["ACCORD_TEST_RESULTS"],
         os.environ["ACCORD_TEST_LOCK_URL"],
         os.environ[QUEUE_ENV],
+        float(os.environ["ACCORD_TEST_VISIBILITY"])
+        if "ACCORD_TEST_VISIBILITY" in os.environ
+        else None,
     )
 
 
 app = _from_env()
+if app is not None:
+    from celery import signals
+
+    signals.task_prerun.connect(_count_delivery, weak=False)

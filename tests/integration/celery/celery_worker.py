@@ -25,10 +25,18 @@ ROOT = HERE.parents[2]
 class Worker:
     """``celery -A celery_testapp worker --pool=prefork --concurrency=2`` on its own queue."""
 
-    def __init__(self, broker: str, results: str, lock_url: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        broker: str,
+        results: str,
+        lock_url: str,
+        log_dir: Path,
+        visibility_timeout: float | None = None,
+    ) -> None:
         self.queue = owned_prefix(separator="-") + uuid.uuid4().hex[:8]
         self.broker, self.results, self.lock_url = broker, results, lock_url
-        self.app = make_app(broker, results, lock_url, self.queue)
+        self.visibility_timeout = visibility_timeout
+        self.app = make_app(broker, results, lock_url, self.queue, visibility_timeout)
         self.store = redis.Redis.from_url(results)
         self.log = log_dir / f"worker-{self.queue}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -44,6 +52,8 @@ class Worker:
             "ACCORD_TEST_QUEUE": self.queue,
             "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
         }
+        if self.visibility_timeout is not None:
+            env["ACCORD_TEST_VISIBILITY"] = str(self.visibility_timeout)
         command = [
             *(sys.executable, "-m", "celery", "-A", "celery_testapp", "worker"),
             *("--pool=prefork", "--concurrency=2", "-Q", self.queue, "-l", "info"),
@@ -97,6 +107,10 @@ class Worker:
     def started(self, account: str) -> list[dict[str, Any]]:
         """The runs of *account*'s tasks that started (finished or not)."""
         return [json.loads(r) for r in self.store.lrange(f"started:{account}", 0, -1)]
+
+    def deliveries(self, account: str) -> list[str]:
+        """The task ids of every delivery of *account*'s tasks a pool process took up."""
+        return [d.decode() for d in self.store.lrange(f"deliveries:{account}", 0, -1)]
 
     def hooks(self, account: str) -> list[dict[str, Any]]:
         """The ``accord_task_duplicate_suppressed`` calls the worker saw for *account*."""

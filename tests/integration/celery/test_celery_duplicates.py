@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from celery_worker import Worker, account
 
+from accord.contrib.celery.owners import Owner
 from accord.core.errors import AlreadyRunning, DuplicateTask
 from accord.core.plugins import get_plugin_manager
 
@@ -173,15 +174,21 @@ def test_the_base_class_form_takes_the_same_options(worker: Worker) -> None:
     first.get(timeout=10)
 
 
-def test_the_run_adopts_the_reservation_and_its_fencing_token(worker: Worker) -> None:
+def test_the_run_takes_the_reservation_over_with_a_greater_token(worker: Worker) -> None:
     if not worker.reserves:
         pytest.skip("ZooKeeper leases live with a session: enqueue checks, it does not reserve")
     acct = account()
     task = worker.app.tasks["t.rebuild_return_existing"]
     result = task.delay(acct, 0.2)
     _, name = task.singleton_key((acct, 0.2), {})
-    reservation = task.lock_backend().holder(name)  # read before or after the worker adopts it
-    assert reservation == (result.id, result.get(timeout=10)["token"])
+    held = task.lock_backend().holder(name)  # read before or after the worker takes it over
+    assert held is not None
+    holder, run = Owner.parse(held[0]), result.get(timeout=10)
+    assert holder.task_id == result.id
+    if holder.kind == "reserved":
+        assert held[1] < run["token"]
+    else:
+        assert held[1] == run["token"]
 
 
 def test_the_holder_is_the_running_task_with_its_fencing_token(worker: Worker) -> None:
@@ -190,8 +197,10 @@ def test_the_holder_is_the_running_task_with_its_fencing_token(worker: Worker) -
     result = task.delay(acct, 0.5)
     worker.wait_started(acct)
     _, name = task.singleton_key((acct, 0.5), {})
-    holder = task.lock_backend().holder(name)
-    assert holder == (result.id, result.get(timeout=10)["token"])
+    held = task.lock_backend().holder(name)
+    assert held is not None
+    assert (Owner.parse(held[0]).task_id, Owner.parse(held[0]).kind) == (result.id, "run")
+    assert held[1] == result.get(timeout=10)["token"]
 
 
 def test_fencing_tokens_increase_from_run_to_run(worker: Worker) -> None:

@@ -107,6 +107,16 @@ class MemoryBackend:
             state.expires = time.monotonic() + ttl
             return True
 
+    def take_over(self, name: str, owner: str, new_owner: str, ttl: float) -> int | None:
+        """Pass *owner*'s lease on *name* to *new_owner* with a new token; None if not held."""
+        with self._cond:
+            state = self._locks.get(name)
+            if state is None or state.owner != owner or self._free(state):
+                return None
+            state.owner, state.expires = new_owner, time.monotonic() + ttl
+            state.token += 1
+            return state.token
+
     def holder(self, name: str) -> tuple[str, int] | None:
         """The owner of the current lease on *name* and its token, or None."""
         with self._cond:

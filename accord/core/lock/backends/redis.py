@@ -64,6 +64,7 @@ _SCRIPTS = {
     "cancel": lua.CANCEL,
     "renew": lua.RENEW,
     "holder": lua.HOLDER,
+    "take_over": lua.TAKE_OVER,
 }
 
 
@@ -190,6 +191,19 @@ class RedisBackend:
             )
         except self._error as exc:
             raise self._fail(f"renew lock {name!r}", exc) from exc
+
+    def take_over(self, name: str, owner: str, new_owner: str, ttl: float) -> int | None:
+        """Pass *owner*'s lease to *new_owner* for *ttl* seconds, with a new token.
+
+        One script: None (and nothing changed) if *owner* does not hold *name*.
+        """
+        try:
+            found = self.scripts["take_over"](
+                keys=[holder_key(name)], args=[owner, new_owner, int(ttl * 1000)]
+            )
+        except self._error as exc:
+            raise self._fail(f"take over lock {name!r}", exc) from exc
+        return None if found is None else int(found)
 
     def holder(self, name: str) -> tuple[str, int] | None:
         """The owner in the holder key of *name* and its token, or None when free."""

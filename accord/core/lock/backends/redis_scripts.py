@@ -29,7 +29,7 @@ waiter killed just before the hand-over costs the others about
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "CANCEL", "HOLDER", "RELEASE", "RENEW", "holder_key"]
+__all__ = ["ACQUIRE", "CANCEL", "HOLDER", "RELEASE", "RENEW", "TAKE_OVER", "holder_key"]
 
 
 def holder_key(name: str) -> str:
@@ -195,3 +195,15 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
+
+#: ARGV: owner, new owner, ttl ms. If *owner* holds the lock, it passes to *new owner*
+#: with a new token (returned); else nothing changes and it returns false.
+TAKE_OVER = (
+    _NAMES
+    + _NEXT_TOKEN
+    + """
+if redis.call('GET', lock) ~= ARGV[1] then return false end
+redis.call('SET', lock, ARGV[2], 'PX', ARGV[3])
+return next_token()
+"""
+)

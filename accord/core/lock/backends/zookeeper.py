@@ -296,6 +296,65 @@ class ZooKeeperBackend(ZooKeeperSession):
             raise self._fail(f"read {name!r}", exc) from exc
         return None if found is None else (found[1], found[2])
 
+    def take_over(self, name: str, owner: str, new_owner: str, ttl: float) -> int | None:
+        """Pass *owner*'s lock on *name* to *new_owner*, with a new token; None if not held.
+
+        Queues a node for *new_owner* (in this process's session), deletes
+        *owner*'s node if it is still the lowest, and waits (at most
+        ``connect_timeout``) for the attempts queued between them, which give
+        up at once, to leave. None, with *new_owner*'s node deleted, if
+        *owner* did not hold the lock or a waiter ahead kept it.
+        """
+        deadline = time.monotonic() + self.connect_timeout
+        client = self._session(self.connect_timeout)
+        base = self.base(name)
+        prefix = f"{base}/{_PREFIX}{_mark(new_owner)}{secrets.token_hex(4)}-"
+        path: str | None = None
+        try:
+            found = self._lowest(name)
+            if found is None or found[1] != owner:
+                return None
+            with self._mutex:
+                self._last_use[base] = time.monotonic()
+            node, stat = self._create(client, base, prefix, new_owner, deadline)
+            path = node
+            lowest = self._lowest(name)
+            if lowest is None or lowest[0] != found[0]:  # released or taken meanwhile
+                return None
+            try:
+                self._get(client.delete_async(found[0]), deadline)
+            except self._exceptions.NoNodeError:
+                return None
+            self._forget_held(name, owner)
+            mine = node.rsplit("/", 1)[1]
+            while True:
+                children = self._get(client.get_children_async(base), deadline)
+                ahead = sorted(
+                    (
+                        n
+                        for n in children
+                        if n.startswith(_PREFIX) and _sequence(n) < _sequence(mine)
+                    ),
+                    key=_sequence,
+                )
+                if not ahead:
+                    with self._mutex:
+                        self._held[name, new_owner] = (node, client.client_id[0], int(stat.czxid))
+                    path = None
+                    return int(stat.czxid)
+                if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, None):
+                    return None
+        except self._errors as exc:
+            raise self._fail(f"take over {name!r}", exc) from exc
+        finally:
+            if path is not None:
+                self._delete_soon(path)
+
+    def _forget_held(self, name: str, owner: str) -> None:
+        with self._mutex:
+            self._held.pop((name, owner), None)
+            self._watchers.pop((name, owner), None)
+
     def _check(self, name: str, owner: str, *, pop: bool) -> str | None:
         with self._mutex:
             entry = self._held.pop((name, owner), None) if pop else self._held.get((name, owner))
