@@ -314,7 +314,9 @@ def test_take_over_passes_the_lease_to_the_new_owner_with_a_greater_token(
     backend = owner_backend(owner_case)
     token = backend.acquire("job", "task-1", 5.0, 0)
     taken = backend.take_over("job", "task-1", "task-1/run", 5.0)
-    assert taken is not None and token is not None and taken > token
+    assert taken is not None
+    assert token is not None
+    assert taken > token
     assert backend.holder("job") == ("task-1/run", taken)
     assert not backend.release("job", "task-1")
     assert backend.release("job", "task-1/run")
@@ -333,7 +335,9 @@ def test_take_over_works_on_a_lease_taken_elsewhere(shared_owner_case: Case) -> 
     first, second = owner_backend(shared_owner_case), other_connection(shared_owner_case)
     token = first.acquire("job", "task-1", 5.0, 0)
     taken = second.take_over("job", "task-1", "task-1/run", 5.0)
-    assert taken is not None and token is not None and taken > token
+    assert taken is not None
+    assert token is not None
+    assert taken > token
     assert first.holder("job") == ("task-1/run", taken)
     assert not first.renew("job", "task-1", 5.0)
     assert second.release("job", "task-1/run")

@@ -31,7 +31,8 @@ def test_each_retry_takes_the_lease_over_with_a_greater_token(worker: Worker) ->
     task = worker.app.tasks["t.flaky"]
     task.delay(acct, fails=2).get(timeout=15)
     tokens = [run["token"] for run in worker.runs(acct)]
-    assert len(tokens) == 3 and tokens == sorted(set(tokens))
+    assert len(tokens) == 3
+    assert tokens == sorted(set(tokens))
 
 
 def test_exhausted_retries_release_the_key(worker: Worker) -> None:
