@@ -194,3 +194,33 @@ def test_names_that_are_special_to_zookeeper_are_ordinary_lock_names(url: str, n
     for other in others:
         with Lock(name, url, session_timeout=2.0), Lock(other, url, session_timeout=2.0) as lock:
             assert lock.held
+
+
+def test_a_reservation_outlives_its_session_and_ends_at_its_ttl(url: str) -> None:
+    from accord.core.lock.backends.zookeeper import ZooKeeperBackend
+
+    caller = ZooKeeperBackend(url.removeprefix("zookeeper://"), url=url, session_timeout=2.0)
+    token = caller.reserve("job", "task-1", 1.5)
+    assert token is not None
+    caller.close()  # the caller's session ends: the reservation stays
+    reader = base.get_backend(url)
+    assert isinstance(reader, ZooKeeperBackend)
+    assert reader.holder("job") == ("task-1", token)
+    assert reader.acquire("job", "task-2", 5.0, 0) is None
+    assert reader.reserve("job", "task-2", 5.0) is None
+    time.sleep(1.6)
+    assert reader.holder("job") is None  # its end passed: the reader deleted it
+    taken = reader.acquire("job", "task-2", 5.0, 0)
+    assert taken is not None
+    assert taken > token
+
+
+def test_a_reservation_is_taken_over_by_a_run_with_a_greater_token(url: str) -> None:
+    backend = base.get_backend(url)
+    token = backend.reserve("job", "task-1", 30.0)  # type: ignore[attr-defined]
+    taken = backend.take_over("job", "task-1", "task-1/run", 5.0)  # type: ignore[attr-defined]
+    assert taken is not None
+    assert taken > token
+    assert backend.holder("job") == ("task-1/run", taken)  # type: ignore[attr-defined]
+    assert backend.release("job", "task-1/run")
+    assert backend.holder("job") is None  # type: ignore[attr-defined]

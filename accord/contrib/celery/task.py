@@ -190,9 +190,10 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             return super().apply_async(args, kwargs, task_id, *rest, **options)
         task_id = task_id or str(uuid.uuid4())
         backend = self.lock_backend()
-        if not backend.expires:
-            # A lease that lives with a session (ZooKeeper) would live as long as
-            # the caller's process, not until a deadline: check, do not reserve.
+        # A lease that lives with a session (ZooKeeper) would live as long as the
+        # caller's process: such backends reserve with a node that has an end.
+        reserve = getattr(backend, "reserve", None) if not backend.expires else None
+        if not backend.expires and reserve is None:  # a plugin's: check, do not reserve
             held = backend.holder(name)
             if held is not None:
                 return self._duplicate_at_enqueue(key, Owner.parse(held[0]).task_id)
@@ -203,7 +204,8 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             ttl = min(ttl, max(float(expires), 0.001))
         owner = str(Owner.reservation(task_id))
         for _ in range(_ENQUEUE_TRIES):
-            if backend.acquire(name, owner, ttl, 0) is not None:
+            taken = reserve(name, owner, ttl) if reserve else backend.acquire(name, owner, ttl, 0)
+            if taken is not None:
                 break
             held = backend.holder(name)
             if held is not None:  # another call's, or this task id's own (sent twice)

@@ -40,8 +40,8 @@ class Worker:
         self.store = redis.Redis.from_url(results)
         self.log = log_dir / f"worker-{self.queue}.log"
         self.process: subprocess.Popen[bytes] | None = None
-        #: Whether enqueue takes a reservation (expiring leases: Redis), or only checks (ZooKeeper).
-        self.reserves = not lock_url.startswith("zookeeper:")
+        #: Whether enqueue takes a reservation (Redis and ZooKeeper both do).
+        self.reserves = True
 
     def start(self, timeout: float = 40.0) -> None:
         env = {

@@ -175,8 +175,6 @@ def test_the_base_class_form_takes_the_same_options(worker: Worker) -> None:
 
 
 def test_the_run_takes_the_reservation_over_with_a_greater_token(worker: Worker) -> None:
-    if not worker.reserves:
-        pytest.skip("ZooKeeper leases live with a session: enqueue checks, it does not reserve")
     acct = account()
     task = worker.app.tasks["t.rebuild_return_existing"]
     result = task.delay(acct, 0.2)

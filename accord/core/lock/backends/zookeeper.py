@@ -41,6 +41,7 @@ that just arrived keeps it); see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import threading
@@ -74,6 +75,18 @@ def _setter(event: threading.Event) -> Any:
 
 def _sequence(node: str) -> int:
     return int(node[-10:])  # ZooKeeper's sequence suffix: 10 digits
+
+
+_ENDS = "@"  # in a reservation's node name: its end, wall clock ms, before the sequence
+
+
+def _expired(node: str) -> bool:
+    """True when *node* is a reservation whose end has passed."""
+    head, sep, rest = node.rpartition(_ENDS)
+    if not sep or not head:
+        return False
+    ends = rest.partition("-")[0]
+    return ends.isdigit() and int(ends) <= time.time() * 1000
 
 
 def _mark(owner: str) -> str:
@@ -162,6 +175,9 @@ class ZooKeeperBackend(ZooKeeperSession):
                         path = node
                         continue
                     ahead = [n for n in nodes if _sequence(n) < _sequence(mine)]
+                    if ahead and _expired(ahead[0]):
+                        self._purge(client, f"{base}/{ahead[0]}", deadline)
+                        continue
                     if not ahead:
                         with self._mutex:
                             self._held[name, owner] = (node, client.client_id[0], int(stat.czxid))
@@ -185,13 +201,20 @@ class ZooKeeperBackend(ZooKeeperSession):
                 self._forget_prefix(base, prefix)
 
     def _create(
-        self, client: Any, base: str, prefix: str, owner: str, deadline: float | None
+        self,
+        client: Any,
+        base: str,
+        prefix: str,
+        owner: str,
+        deadline: float | None,
+        *,
+        ephemeral: bool = True,
     ) -> tuple[str, Any]:
         """Create our node; after a lost connection, find it, or create it again if it was not."""
         lost = (self._exceptions.ConnectionLoss, self._exceptions.SessionExpiredError)
         while True:
             creating = client.create_async(
-                prefix, owner.encode(), ephemeral=True, sequence=True, makepath=True,
+                prefix, owner.encode(), ephemeral=ephemeral, sequence=True, makepath=True,
                 include_data=True,
             )  # fmt: skip
             try:
@@ -282,6 +305,9 @@ class ZooKeeperBackend(ZooKeeperSession):
             nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
             if not nodes:
                 return None
+            if _expired(nodes[0]):
+                self._purge(client, f"{base}/{nodes[0]}", None)
+                continue
             try:
                 data, stat = self._get(client.get_async(f"{base}/{nodes[0]}"))
             except self._exceptions.NoNodeError:
@@ -295,6 +321,51 @@ class ZooKeeperBackend(ZooKeeperSession):
         except self._errors as exc:
             raise self._fail(f"read {name!r}", exc) from exc
         return None if found is None else (found[1], found[2])
+
+    def reserve(self, name: str, owner: str, ttl: float) -> int | None:
+        """Take *name* for *owner* for *ttl* seconds, independently of this session; None if held.
+
+        A reservation outlives the process that made it (a caller that enqueues
+        a task and exits): it is a persistent node whose name carries its end
+        (wall clock, ms). Whoever reads the lock after that end deletes it, so
+        it holds no longer than *ttl* (give or take the clock difference
+        between the reserving host and the reading one). It ends early when
+        released by *owner* or taken over (:meth:`take_over`).
+        """
+        deadline = time.monotonic() + self.connect_timeout
+        client = self._session(self.connect_timeout)
+        base = self.base(name)
+        ends = int((time.time() + ttl) * 1000)
+        prefix = f"{base}/{_PREFIX}{_mark(owner)}{secrets.token_hex(4)}{_ENDS}{ends}-"
+        path: str | None = None
+        try:
+            node, stat = self._create(client, base, prefix, owner, deadline, ephemeral=False)
+            path = node
+            mine = node.rsplit("/", 1)[1]
+            while True:
+                children = self._get(client.get_children_async(base), deadline)
+                nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
+                ahead = [n for n in nodes if _sequence(n) < _sequence(mine)]
+                if ahead and _expired(ahead[0]):
+                    self._purge(client, f"{base}/{ahead[0]}", deadline)
+                    continue
+                if ahead:
+                    return None  # held: our node goes (finally)
+                path = None
+                return int(stat.czxid)
+        except self._errors as exc:
+            raise self._fail(f"reserve {name!r}", exc) from exc
+        finally:
+            if path is not None:  # a persistent node: delete it now, or once reconnected
+                try:
+                    self._purge(client, path, deadline)
+                except self._errors:
+                    self._delete_soon(path)
+
+    def _purge(self, client: Any, path: str, deadline: float | None) -> None:
+        """Delete an expired reservation's node (gone already: fine)."""
+        with contextlib.suppress(self._exceptions.NoNodeError):
+            self._get(client.delete_async(path), deadline)
 
     def take_over(self, name: str, owner: str, new_owner: str, ttl: float) -> int | None:
         """Pass *owner*'s lock on *name* to *new_owner*, with a new token; None if not held.
