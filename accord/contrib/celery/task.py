@@ -349,7 +349,12 @@ class SingletonTask(Task):  # type: ignore[type-arg]
 
     def _final(self, task_id: str) -> bool:
         """True when *task_id* has a final state in the result backend (False: unknown)."""
-        if self.ignore_result or isinstance(self.backend, DisabledBackend):
+        if (
+            self.ignore_result
+            or self.request.is_eager
+            or self.app.conf.task_always_eager
+            or isinstance(self.backend, DisabledBackend)
+        ):
             return False
         try:
             return self.backend.get_state(task_id) in states.READY_STATES

@@ -113,6 +113,21 @@ def make_app(
     def acks_late(self: Any, account: str, sleep: float = 6.0) -> dict[str, Any]:
         return body(self, account, sleep)
 
+    @singleton_task(
+        app=app, shared=False, bind=True, name="t.lost_then_retry", lease=0.6,
+        key=["account"], max_retries=1,
+    )  # fmt: skip
+    def lost_then_retry(self: Any, account: str, hold: float, retry: bool) -> dict[str, Any]:
+        entry = record(app, self, account)
+        time.sleep(hold)  # the test takes the lease away meanwhile
+        if retry and self.request.retries == 0:
+            raise self.retry(countdown=0.5)
+        return finish(app, account, entry)
+
+    @app.task(name="t.collect", shared=False)
+    def collect(results: list[Any]) -> int:
+        return len(results)
+
     @singleton_task(app=app, shared=False, bind=True, name="t.flaky", max_retries=3)
     def flaky(self: Any, account: str, fails: int = 1) -> dict[str, Any]:
         entry = finish(app, account, record(app, self, account))
