@@ -58,3 +58,16 @@ def test_an_eager_call_of_a_free_key_runs(app: Celery) -> None:
     task = declare(app)
     assert task.delay(7).get() == "ran"
     assert task.delay(7).get() == "ran"  # released after the first
+
+
+def test_a_renewal_in_flight_after_hand_on_cannot_shorten_the_retrys_hold(app: Celery) -> None:
+    from accord.contrib.celery.lease import Lease
+
+    backend: Any = get_backend(app.conf.accord_lock_url)
+    token = backend.acquire("job", "t|run|0|aa", 5.0, 0)
+    lease = Lease(backend, "job", "t|run|0|aa", token, 5.0, None)
+    lease.start()
+    assert lease.hand_on("t|reserved|1|bb", 30.0) > token
+    assert not backend.renew("job", "t|run|0|aa", 0.01)  # the late renewal finds another owner
+    assert backend.holder("job")[0] == "t|reserved|1|bb"
+    assert not lease.lost

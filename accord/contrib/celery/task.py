@@ -339,16 +339,19 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         return self._final(request.id)
 
     def _ended(self, holder: Owner) -> bool:
-        """True when *holder* is a run whose result is stored: its release is on its way.
+        """True when *holder* is a run that succeeded: its release is on its way.
 
         The lease is released only after the result is stored (so a later
         delivery of the task id sees it finished); meanwhile a new call may
         take the key over, rather than be told the finished task holds it.
+        Only ``SUCCESS`` counts: only the run itself stores it, once its body
+        has returned. ``FAILURE`` and ``REVOKED`` may be stored by the
+        worker's main process while the run is still being killed.
         """
-        return holder.kind == RUN and self._final(holder.task_id)
+        return holder.kind == RUN and self._final(holder.task_id, (states.SUCCESS,))
 
-    def _final(self, task_id: str) -> bool:
-        """True when *task_id* has a final state in the result backend (False: unknown)."""
+    def _final(self, task_id: str, final: Any = states.READY_STATES) -> bool:
+        """True when *task_id*'s state is in *final* (default: any final state)."""
         if (
             self.ignore_result
             or self.request.is_eager
@@ -357,7 +360,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         ):
             return False
         try:
-            return self.backend.get_state(task_id) in states.READY_STATES
+            return self.backend.get_state(task_id) in final
         except Exception as exc:  # the result backend failed: as if it had no result
             logger.warning("cannot read the state of task %s: %s", task_id, exc)
             return False

@@ -124,6 +124,16 @@ def make_app(
             raise self.retry(countdown=0.5)
         return finish(app, account, entry)
 
+    @singleton_task(app=app, shared=False, bind=True, name="t.stubborn", lease=2.0, key=["account"])
+    def stubborn(self: Any, account: str, sleep: float = 3.0) -> dict[str, Any]:
+        import signal
+
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # revoke(terminate=True) fails
+        try:
+            return body(self, account, sleep)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
     @app.task(name="t.collect", shared=False)
     def collect(results: list[Any]) -> int:
         return len(results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -129,3 +130,41 @@ def test_max_lease_ends_the_lease_and_the_task_can_tell(worker: Worker) -> None:
     acct = account()
     task = worker.app.tasks["t.capped"]  # lease 0.6, max_lease 1.0, runs 2 s
     assert task.delay(acct).get(timeout=10) == "lost"
+
+
+def test_revoke_of_a_scheduled_task_frees_its_key_at_once(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.rebuild_raise"]
+    first = task.apply_async((acct, 0.1), countdown=60)
+    time.sleep(1.5)  # the worker holds the scheduled message
+    first.revoke()
+    deadline = time.monotonic() + 5  # not 60 s + reserve
+    while True:
+        try:
+            second = task.delay(acct, 0.1)
+            break
+        except AlreadyRunning:
+            assert time.monotonic() < deadline, "the revoked task kept its key until its eta"
+            time.sleep(0.1)
+    assert second.get(timeout=10)["id"] == second.id
+    assert [run["id"] for run in worker.runs(acct)] == [second.id]
+
+
+def test_a_terminated_child_that_survives_the_signal_keeps_the_key(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.stubborn"]  # ignores SIGTERM, runs 3 s
+    first = task.delay(acct, 3.0)
+    worker.wait_started(acct)
+    first.revoke(terminate=True)  # SIGTERM: the child goes on running
+    calls = []
+    for _ in range(10):
+        calls.append(task.delay(acct, 0.1))
+        time.sleep(0.2)
+    time.sleep(4.0)
+    runs = sorted(worker.runs(acct), key=lambda run: run["start"])
+    assert runs[0]["id"] == first.id
+    for before, after in itertools.pairwise(runs):
+        assert after["start"] >= before["end"], runs
+    for call in calls:
+        if call.id != first.id:
+            call.get(timeout=10)
