@@ -37,13 +37,15 @@ The three invariants of a lock, for every backend:
 * **every loss noticed, with a reason, within one renewal interval**
   (:func:`late_notices`, :func:`unexplained_losses`).
 
-:func:`check_lock` runs them all. Singleton tasks, two-phase commit and the
+:func:`check_lock` runs them all; :func:`check_singleton_runs` checks the
+runs of singleton tasks. Singleton tasks, two-phase commit and the
 cache reuse the pieces: the event log, the intervals and the "covered by"
 logic are not lock-specific.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ from accord.testing.history import Write, check_fenced_writes
 __all__ = [
     "Hold",
     "check_lock",
+    "check_singleton_runs",
     "holds",
     "late_notices",
     "reused_tokens",
@@ -265,3 +268,59 @@ def check_lock(
         *unattended_waits(events, lease=lease, slack=slack),
         *check_fenced_writes(writes),
     ]
+
+
+def check_singleton_runs(events: Iterable[dict[str, Any]], writes: Iterable[Write]) -> list[str]:
+    """Findings about the runs of singleton tasks; empty when one run per key really held.
+
+    *events*: ``run-started`` (``key``, ``task_id``, ``token``) when a body
+    starts and ``run-finished`` (``key``, ``task_id``, ``outcome``:
+    ``"success"`` or ``"error"``) when it ends, one ``client`` per run. A
+    run that never finished (its process was killed) has no end to compare
+    and is left out of the overlap check. *writes*: what each run offered a
+    :class:`~accord.testing.history.FencedStore` (resource = the key) with
+    its token, at its start and its end.
+
+    * no two runs of one key overlap;
+    * the store refused no write: every run's token was greater than any
+      earlier run's of its key (and the accepted writes never go back);
+    * no body of a task id starts after a run of that task id succeeded.
+    """
+    started: dict[str, dict[str, Any]] = {}
+    finished: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event["event"] == "run-started":
+            started[event["client"]] = event
+        elif event["event"] == "run-finished":
+            finished[event["client"]] = event
+    findings = []
+    by_key: dict[str, list[tuple[float, float, str]]] = {}
+    for client, end in finished.items():
+        start = started.get(client)
+        if start is not None:
+            by_key.setdefault(start["key"], []).append((start["at"], end["at"], client))
+    for key, runs in by_key.items():
+        runs.sort()
+        for (_, first_end, first), (second_start, _, second) in itertools.pairwise(runs):
+            if second_start < first_end:
+                findings.append(
+                    f"{key}: run {second} started {first_end - second_start:.3f} s before "
+                    f"run {first} ended"
+                )
+    for write in writes:
+        if not write.accepted:
+            findings.append(
+                f"{write.resource}: the store refused token {write.token} of run {write.client}"
+            )
+    findings.extend(check_fenced_writes(writes))
+    succeeded = {
+        end["task_id"]: end["at"] for end in finished.values() if end.get("outcome") == "success"
+    }
+    for client, start in started.items():
+        done = succeeded.get(start["task_id"])
+        if done is not None and start["at"] > done:
+            findings.append(
+                f"task {start['task_id']}: run {client} started {start['at'] - done:.3f} s "
+                "after the task succeeded"
+            )
+    return findings

@@ -106,3 +106,39 @@ def test_a_loss_without_a_reason_is_found() -> None:
     assert unexplained_losses([ev(0, "a", "lost", reason="")]) == [
         "a lost the lock at 0.000 without a reason"
     ]
+
+
+def run(at: float, client: str, event: str, task_id: str, **fields: Any) -> dict[str, Any]:
+    return ev(at, client, event, key="k", task_id=task_id, **fields)
+
+
+def test_singleton_runs_one_after_another_hold() -> None:
+    from accord.testing.history import Write
+    from accord.testing.invariants import check_singleton_runs
+
+    events = [
+        run(0.0, "r1", "run-started", "t1", token=1),
+        run(0.5, "r1", "run-finished", "t1", outcome="success"),
+        run(0.6, "r2", "run-started", "t2", token=2),
+        run(0.9, "r2", "run-finished", "t2", outcome="success"),
+    ]
+    writes = [Write("k", 1, "r1", 0.0, True), Write("k", 2, "r2", 0.6, True)]
+    assert check_singleton_runs(events, writes) == []
+
+
+def test_singleton_runs_that_overlap_refused_or_rerun_are_found() -> None:
+    from accord.testing.history import Write
+    from accord.testing.invariants import check_singleton_runs
+
+    events = [
+        run(0.0, "r1", "run-started", "t1", token=1),
+        run(0.4, "r2", "run-started", "t1", token=1),  # a redelivery running at once
+        run(0.5, "r1", "run-finished", "t1", outcome="success"),
+        run(0.9, "r2", "run-finished", "t1", outcome="success"),
+    ]
+    writes = [Write("k", 1, "r1", 0.0, True), Write("k", 1, "r2", 0.4, False)]
+    found = check_singleton_runs(events, writes)
+    assert any("before run r1 ended" in f for f in found)
+    assert any("refused token 1 of run r2" in f for f in found)
+    events.append(run(1.0, "r3", "run-started", "t1", token=3))
+    assert any("after the task succeeded" in f for f in check_singleton_runs(events, writes))

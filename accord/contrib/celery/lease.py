@@ -95,6 +95,8 @@ class Lease:
         self._job: renewer.Job | None = None
         self._state = threading.Lock()
         self._done = False  # released or handed on: a late renewal's loss is no news
+        #: The reservation owner a retry sent by this run takes over (see hand_on).
+        self.successor: str | None = None
 
     @property
     def lost(self) -> bool:

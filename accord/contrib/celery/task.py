@@ -41,7 +41,7 @@ from accord.contrib.celery.owners import RESERVED, RUN, Owner
 from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask
 from accord.core.plugins import notify
 
-__all__ = ["RUN_FIELD", "SingletonTask", "task_function"]
+__all__ = ["RESERVATION_FIELD", "RUN_FIELD", "SingletonTask", "task_function"]
 
 logger = logging.getLogger("accord.celery")
 
@@ -51,8 +51,14 @@ _ENQUEUE_TRIES = 3
 #: The request field in which the worker's main process passes a run's nonce to the pool.
 RUN_FIELD = "accord_run"
 
+#: The message header naming the reservation the message's run takes over.
+RESERVATION_FIELD = "accord_reservation"
+
 #: Options that make a call part of a canvas (a group, a chord, a chain or a callback).
 _CANVAS = ("group_id", "chord", "chain", "link", "link_error")
+
+#: Exceptions of a FAILURE the worker's main process stores while the run may still live.
+_KILLED_BY_MAIN = frozenset({"TimeLimitExceeded", "WorkerLostError"})
 
 # Set while a run re-sends its own message (retry, deferral): not a new call.
 _resending: contextvars.ContextVar[bool] = contextvars.ContextVar("accord_resending", default=False)
@@ -180,11 +186,18 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         """
         config = self.singleton_config()
         key, name = self.singleton_key(args, kwargs)
+        if self._own_message(task_id) and not _resending.get():  # self.retry()
+            lease: Lease = vars(self.request)["singleton"]
+            lease.successor = str(Owner.reservation(str(task_id), int(options.get("retries") or 0)))
+            options["headers"] = {
+                **(options.get("headers") or {}),
+                RESERVATION_FIELD: lease.successor,
+            }
+            return super().apply_async(args, kwargs, task_id, *rest, **options)
         if (
             config.reserve is None
             or self.app.conf.task_always_eager
             or _resending.get()
-            or self._own_message(task_id)
             or any(options.get(option) for option in _CANVAS)
         ):
             return super().apply_async(args, kwargs, task_id, *rest, **options)
@@ -215,6 +228,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
                 return self._duplicate_at_enqueue(key, holder.task_id)
             # Freed between the two calls: try again; if it keeps changing hands,
             # send it unreserved and let the worker's lease decide.
+        options["headers"] = {**(options.get("headers") or {}), RESERVATION_FIELD: owner}
         try:
             return super().apply_async(args, kwargs, task_id, *rest, **options)
         except BaseException:
@@ -275,9 +289,8 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         except Retry as exc:
             # The retry is a new run of this task id: it takes the lease over from
             # a reservation for its number, kept for its countdown and a lease.
-            lease.hand_on(
-                str(Owner.reservation(request.id, retries + 1)), _retry_delay(exc) + config.lease
-            )
+            retry = lease.successor or str(Owner.reservation(request.id, retries + 1))
+            lease.hand_on(retry, _retry_delay(exc) + config.lease)
             raise
         # Any other end: the task_postrun handler releases the lease, once the
         # result is stored (so a later delivery sees that this run finished).
@@ -286,6 +299,12 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         self, backend: SingletonBackend, key: str, name: str, owner: Owner, config: SingletonConfig
     ) -> int:
         """The run's fencing token; or raise what the delivery must do instead of running."""
+        reserved = getattr(self.request, RESERVATION_FIELD, None)
+        if isinstance(reserved, str) and Owner.parse(reserved).retries == owner.retries:
+            # The common case: one round trip takes over the reservation the message names.
+            token = backend.take_over(name, reserved, str(owner), config.lease)
+            if token is not None:
+                return token
         for _ in range(_ENQUEUE_TRIES):
             token = backend.acquire(name, str(owner), config.lease, 0)
             if token is not None:
@@ -339,28 +358,42 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         return self._final(request.id)
 
     def _ended(self, holder: Owner) -> bool:
-        """True when *holder* is a run that succeeded: its release is on its way.
+        """True when *holder* is a run whose body has ended: its release is on its way.
 
         The lease is released only after the result is stored (so a later
         delivery of the task id sees it finished); meanwhile a new call may
         take the key over, rather than be told the finished task holds it.
-        Only ``SUCCESS`` counts: only the run itself stores it, once its body
-        has returned. ``FAILURE`` and ``REVOKED`` may be stored by the
-        worker's main process while the run is still being killed.
+        Only results the run stores itself count: ``SUCCESS``, or ``FAILURE``
+        with what its body raised. ``REVOKED`` and a ``FAILURE`` with
+        ``TimeLimitExceeded`` or ``WorkerLostError`` are stored by the
+        worker's main process while the run may still be being killed.
         """
-        return holder.kind == RUN and self._final(holder.task_id, (states.SUCCESS,))
+        if holder.kind != RUN or not self._results_readable():
+            return False
+        try:
+            meta = self.backend.get_task_meta(holder.task_id)
+        except Exception as exc:  # the result backend failed: as if it had no result
+            logger.warning("cannot read the state of task %s: %s", holder.task_id, exc)
+            return False
+        if meta.get("status") == states.SUCCESS:
+            return True
+        raised = type(meta.get("result")).__name__
+        return meta.get("status") == states.FAILURE and raised not in _KILLED_BY_MAIN
 
-    def _final(self, task_id: str, final: Any = states.READY_STATES) -> bool:
-        """True when *task_id*'s state is in *final* (default: any final state)."""
-        if (
+    def _results_readable(self) -> bool:
+        return not (
             self.ignore_result
             or self.request.is_eager
             or self.app.conf.task_always_eager
             or isinstance(self.backend, DisabledBackend)
-        ):
+        )
+
+    def _final(self, task_id: str) -> bool:
+        """True when *task_id* has a final state in the result backend (False: unknown)."""
+        if not self._results_readable():
             return False
         try:
-            return self.backend.get_state(task_id) in final
+            return self.backend.get_state(task_id) in states.READY_STATES
         except Exception as exc:  # the result backend failed: as if it had no result
             logger.warning("cannot read the state of task %s: %s", task_id, exc)
             return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -21,12 +22,23 @@ from celery import Celery
 
 from accord.contrib.celery import SingletonTask, current_lease, singleton_task
 from accord.core.errors import LockLost
+from accord.testing.history import FencedStore, History
 
 QUEUE_ENV = "ACCORD_TEST_QUEUE"
+#: A directory for the run log and the fenced store (see :func:`record`).
+HISTORY_ENV = "ACCORD_TEST_HISTORY"
 
 
 def _store(app: Celery) -> Any:
     return redis.Redis.from_url(app.conf.result_backend)
+
+
+def _witnesses() -> tuple[History, FencedStore] | None:
+    """The run log and the fenced store every run of the worker writes to (if the test set one)."""
+    where = os.environ.get(HISTORY_ENV)
+    if not where:
+        return None
+    return History(Path(where) / "runs.jsonl"), FencedStore(Path(where) / "store.jsonl")
 
 
 def record(app: Celery, task: Any, account: str, **extra: Any) -> dict[str, Any]:
@@ -39,11 +51,28 @@ def record(app: Celery, task: Any, account: str, **extra: Any) -> dict[str, Any]
         "retries": task.request.retries,
         **extra,
     }
+    entry["client"] = f"{entry['id']}/{entry['pid']}/{entry['start']}"
+    entry["key"] = f"{task.name}:{account}"
+    witnesses = _witnesses()
+    if witnesses is not None:
+        history, store = witnesses
+        history.record("run-started", entry["client"], key=entry["key"], task_id=entry["id"],
+                       token=entry["token"])  # fmt: skip
+        store.write(entry["key"], entry["token"], entry["client"])
     _store(app).rpush(f"started:{account}", json.dumps(entry))
     return entry
 
 
-def finish(app: Celery, account: str, entry: dict[str, Any]) -> dict[str, Any]:
+def finish(
+    app: Celery, account: str, entry: dict[str, Any], outcome: str = "success"
+) -> dict[str, Any]:
+    """Push the end of the run *entry*; *outcome* ``"success"``: its task then succeeds."""
+    witnesses = _witnesses()
+    if witnesses is not None:
+        history, store = witnesses
+        store.write(entry["key"], entry["token"], entry["client"])
+        history.record("run-finished", entry["client"], key=entry["key"], task_id=entry["id"],
+                       outcome=outcome)  # fmt: skip
     entry["end"] = time.time()
     _store(app).rpush(f"runs:{account}", json.dumps(entry))
     return entry
@@ -134,14 +163,22 @@ def make_app(
         finally:
             signal.signal(signal.SIGTERM, previous)
 
+    @singleton_task(
+        app=app, shared=False, bind=True, name="t.soft_limited", soft_time_limit=0.5,
+        lease=30.0, key=["account"],
+    )  # fmt: skip
+    def soft_limited(self: Any, account: str, sleep: float = 5.0) -> dict[str, Any]:
+        return body(self, account, sleep)  # SoftTimeLimitExceeded in the sleep
+
     @app.task(name="t.collect", shared=False)
     def collect(results: list[Any]) -> int:
         return len(results)
 
     @singleton_task(app=app, shared=False, bind=True, name="t.flaky", max_retries=3)
     def flaky(self: Any, account: str, fails: int = 1) -> dict[str, Any]:
-        entry = finish(app, account, record(app, self, account))
-        if self.request.retries < fails:
+        retrying = self.request.retries < fails
+        entry = finish(app, account, record(app, self, account), "retry" if retrying else "success")
+        if retrying:
             raise self.retry(countdown=1)
         return entry
 

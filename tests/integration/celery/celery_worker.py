@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from celery_testapp import make_app
+from celery_testapp import HISTORY_ENV, make_app
 
 from accord.testing.brokers import delete_queue
+from accord.testing.history import FencedStore, History
+from accord.testing.invariants import check_singleton_runs
 from accord.testing.leftovers import owned_prefix
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +39,8 @@ class Worker:
         self.broker, self.results, self.lock_url = broker, results, lock_url
         self.visibility_timeout = visibility_timeout
         self.app = make_app(broker, results, lock_url, self.queue, visibility_timeout)
+        self.history = log_dir / f"history-{self.queue}"
+        self.history.mkdir(parents=True, exist_ok=True)
         self.store = redis.Redis.from_url(results)
         self.log = log_dir / f"worker-{self.queue}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -52,6 +56,7 @@ class Worker:
             "ACCORD_TEST_QUEUE": self.queue,
             "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
         }
+        env[HISTORY_ENV] = str(self.history)
         if self.visibility_timeout is not None:
             env["ACCORD_TEST_VISIBILITY"] = str(self.visibility_timeout)
         command = [
@@ -111,6 +116,12 @@ class Worker:
     def deliveries(self, account: str) -> list[str]:
         """The task ids of every delivery of *account*'s tasks a pool process took up."""
         return [d.decode() for d in self.store.lrange(f"deliveries:{account}", 0, -1)]
+
+    def findings(self) -> list[str]:
+        """What the runs so far broke of one run per key (empty: all held); see invariants."""
+        events = History(self.history / "runs.jsonl").events()
+        writes = FencedStore(self.history / "store.jsonl").writes()
+        return check_singleton_runs(events, writes)
 
     def hooks(self, account: str) -> list[dict[str, Any]]:
         """The ``accord_task_duplicate_suppressed`` calls the worker saw for *account*."""

@@ -18,6 +18,8 @@ from accord.testing.servers import ZooKeeperServer
 
 COMBINATIONS = {
     "redis-broker/redis-lock": ("redis", "redis"),
+    "redis-broker/zookeeper-lock": ("redis", "zookeeper"),
+    "amqp-broker/redis-lock": ("amqp", "redis"),
     "amqp-broker/zookeeper-lock": ("amqp", "zookeeper"),
 }
 
@@ -44,3 +46,12 @@ def worker(
     finally:
         process.close()
         clear_backend_cache()  # before the lock servers go
+
+
+@pytest.fixture(autouse=True)
+def one_run_per_key(worker: Worker) -> Iterator[None]:
+    """After each test: the runs it added kept one run per key (see check_singleton_runs)."""
+    before = len(worker.findings())
+    yield
+    found = worker.findings()[before:]
+    assert not found, "\n".join(found)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from billiard.exceptions import WorkerLostError
-from celery.exceptions import TimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery_worker import Worker, account
 
 from accord.core.errors import AlreadyRunning, DuplicateTask
@@ -102,6 +102,17 @@ def test_a_hard_time_limit_frees_the_key_before_the_lease_ends(worker: Worker) -
     while (second := task.delay(acct, 0.1)).id == first.id:
         assert time.monotonic() < deadline, "the timed-out task's key was not freed"
         time.sleep(0.2)
+    assert second.get(timeout=10)["id"] == second.id
+
+
+def test_a_soft_time_limit_frees_the_key_when_the_body_leaves(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.soft_limited"]  # soft_time_limit=0.5, lease=30
+    first = task.delay(acct)
+    with pytest.raises(SoftTimeLimitExceeded):
+        first.get(timeout=10)
+    second = task.delay(acct, 0.1)  # at once: not after the 30 s lease
+    assert second.id != first.id
     assert second.get(timeout=10)["id"] == second.id
 
 

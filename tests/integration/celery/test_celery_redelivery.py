@@ -9,6 +9,7 @@ held past the visibility timeout. Both deliveries carry the same task id.
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from celery_worker import Worker, account
 
 from accord.core.lock.base import clear_backend_cache
+from accord.testing.faults import FaultProxy
 from accord.testing.servers import ZooKeeperServer
 
 VISIBILITY = 3.0
@@ -89,3 +91,40 @@ def test_a_redelivered_run_gets_a_greater_token_than_the_run_before(worker: Work
     task = worker.app.tasks["t.acks_late"]
     tokens = [task.delay(acct, 0.1).get(timeout=20)["token"] for _ in range(2)]
     assert tokens[0] < tokens[1]
+
+
+@pytest.fixture(scope="module")
+def amqp_worker(
+    amqp_broker_url: str, redis_broker_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Worker, FaultProxy]]:
+    """A worker on RabbitMQ through a fault proxy (Redis locks), and the proxy."""
+    parts = urllib.parse.urlsplit(amqp_broker_url)
+    proxy = FaultProxy(parts.port or 5672).start()
+    broker = parts._replace(netloc=f"{parts.netloc.rpartition('@')[0]}@{proxy.address}").geturl()
+    base = redis_broker_url.rpartition("/")[0]
+    process = Worker(broker, base + "/1", base + "/2", Path(tmp_path_factory.mktemp("celery")))
+    process.start()
+    try:
+        yield process, proxy
+    finally:
+        process.close()
+        proxy.close()
+        clear_backend_cache()
+
+
+def test_an_amqp_redelivery_after_a_lost_connection_does_not_run_the_body_again(
+    amqp_worker: tuple[Worker, FaultProxy],
+) -> None:
+    # RabbitMQ requeues the unacknowledged message of a closed channel, as after
+    # consumer_timeout; the first run goes on in its pool process meanwhile.
+    worker, proxy = amqp_worker
+    acct = account()
+    first = worker.app.tasks["t.acks_late"].delay(acct, 6.0)
+    worker.wait_started(acct)
+    proxy.cut_all()
+    run = first.get(timeout=40)
+    settle(worker, acct, 4.0)
+    assert run["id"] == first.id
+    assert len(worker.deliveries(acct)) >= 2, "RabbitMQ never redelivered: the test proves nothing"
+    assert [r["id"] for r in worker.started(acct)] == [first.id]
+    assert worker.findings() == []
