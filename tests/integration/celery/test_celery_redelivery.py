@@ -62,6 +62,19 @@ def test_a_redelivery_while_the_run_is_alive_does_not_run_the_body_again(worker:
     assert [r["id"] for r in worker.started(acct)] == [first.id]
 
 
+def test_an_eta_task_held_past_the_visibility_timeout_runs_once(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.rebuild_return_existing"]  # acks early: only its eta waits
+    first = task.apply_async((acct, 1.0), countdown=VISIBILITY + 4)  # redelivered while waiting
+    run = first.get(timeout=40)
+    settle(worker, acct, 3.0)
+    assert run["id"] == first.id
+    assert len(worker.deliveries(acct)) >= 2, (
+        "the broker never redelivered: the test proves nothing"
+    )
+    assert [r["id"] for r in worker.started(acct)] == [first.id]
+
+
 def test_a_task_id_sent_twice_runs_once(worker: Worker) -> None:
     acct = account()
     task_id = f"fixed-{acct}"
