@@ -223,9 +223,11 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             held = backend.holder(name)
             if held is not None:  # another call's, or this task id's own (sent twice)
                 holder = Owner.parse(held[0])
-                if self._ended(holder) and backend.take_over(name, held[0], owner, ttl):
+                if not self._ended(holder):
+                    return self._duplicate_at_enqueue(key, holder.task_id)
+                if backend.take_over(name, held[0], owner, ttl):
                     break
-                return self._duplicate_at_enqueue(key, holder.task_id)
+                continue  # the ended run released meanwhile: take the key afresh
             # Freed between the two calls: try again; if it keeps changing hands,
             # send it unreserved and let the worker's lease decide.
         options["headers"] = {**(options.get("headers") or {}), RESERVATION_FIELD: owner}
