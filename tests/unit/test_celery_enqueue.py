@@ -156,3 +156,27 @@ def test_the_lock_url_comes_from_a_namespaced_django_style_setting() -> None:
     backend = get_backend(Settings.CELERY_ACCORD_LOCK_URL)
     held = backend.holder(task.singleton_key((7,), {})[1])  # type: ignore[attr-defined]
     assert Owner.parse(held[0]).task_id == result.id
+
+
+def test_a_call_takes_the_key_over_from_a_run_that_succeeded(app: Celery) -> None:
+    task = declare(app)
+    _, name = task.singleton_key((7,), {})
+    backend = get_backend(app.conf.accord_lock_url)
+    token = backend.acquire(name, "done-task|run|0|aaaaaaaaaaaa", 30.0, 0)
+    app.backend.mark_as_done("done-task", 1)  # stored; its release is on its way
+    result = task.delay(7)
+    assert result.id != "done-task"
+    held = backend.holder(name)  # type: ignore[attr-defined]
+    assert Owner.parse(held[0]).task_id == result.id
+    assert held[1] > token
+
+
+def test_a_run_that_failed_in_the_main_process_still_holds_against_a_call(app: Celery) -> None:
+    from celery.exceptions import TimeLimitExceeded
+
+    task = declare(app)
+    _, name = task.singleton_key((7,), {})
+    backend = get_backend(app.conf.accord_lock_url)
+    backend.acquire(name, "killed-task|run|0|aaaaaaaaaaaa", 30.0, 0)
+    app.backend.mark_as_failure("killed-task", TimeLimitExceeded(1))  # the child may still run
+    assert task.delay(7).id == "killed-task"
