@@ -183,8 +183,11 @@ class ZooKeeperBackend(ZooKeeperSession):
                             self._held[name, owner] = (node, client.client_id[0], int(stat.czxid))
                         path = None  # ours now: keep it
                         return int(stat.czxid)
-                    if nodes[0].startswith(f"{_PREFIX}{_mark(owner)}"):  # maybe ours, elsewhere
-                        adopted = self._owned_by(f"{base}/{nodes[0]}", owner, deadline)
+                    lowest = f"{base}/{nodes[0]}"
+                    with self._mutex:
+                        leaving = lowest in self._pending  # our own failed attempt's, going
+                    if nodes[0].startswith(f"{_PREFIX}{_mark(owner)}") and not leaving:
+                        adopted = self._owned_by(lowest, owner, deadline)
                         if adopted is not None:  # held by the same owner: drop our node
                             return adopted
                     if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, cancel):
@@ -418,8 +421,11 @@ class ZooKeeperBackend(ZooKeeperSession):
         except self._errors as exc:
             raise self._fail(f"take over {name!r}", exc) from exc
         finally:
-            if path is not None:
-                self._delete_soon(path)
+            if path is not None:  # now, so that a retry by new_owner cannot adopt it
+                try:
+                    self._purge(client, path, deadline + self.connect_timeout)
+                except self._errors:
+                    self._delete_soon(path)
 
     def _forget_held(self, name: str, owner: str) -> None:
         with self._mutex:
