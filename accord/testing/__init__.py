@@ -16,6 +16,10 @@ Everything here starts or checks a real service; nothing is faked.
   (a master, its replicas and three Sentinels, with ``kill_master()`` and
   ``wait_for_promotion()``) and :class:`~accord.testing.redis_ha.RedisClusterGroup`
   (three masters, three replicas), for tests of failover.
+- :mod:`accord.testing.zookeeper_ensemble`:
+  :class:`~accord.testing.zookeeper_ensemble.ZooKeeperEnsemble`, three
+  ZooKeeper servers in one ensemble, with ``leader()``, ``kill_leader()``,
+  ``kill_follower()``, ``wait_for_leader()`` and members to pause or restart.
 - :mod:`accord.testing.brokers`: :func:`check_amqp` for a RabbitMQ broker.
 - :mod:`accord.testing.faults`: :class:`~accord.testing.faults.FaultProxy`, a
   TCP proxy that cuts a connection before a request or between request and
@@ -73,6 +77,7 @@ from accord.testing.postgres import (
 )
 from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
 from accord.testing.servers import LOOPBACK, RedisServer, ServerProcess, ZooKeeperServer, free_port
+from accord.testing.zookeeper_ensemble import ZooKeeperEnsemble
 
 __all__ = [
     "LOOPBACK",
@@ -85,6 +90,7 @@ __all__ = [
     "SentinelGroup",
     "ServerProcess",
     "ServiceUnavailable",
+    "ZooKeeperEnsemble",
     "ZooKeeperServer",
     "check_amqp",
     "free_port",

@@ -19,6 +19,8 @@ fixture                       scope     value
 ``redis_nodes``               function  ``redis_nodes(count=1, **kwargs) -> list[RedisServer]``,
                                         fresh servers, closed at teardown
 ``zookeeper_server``          function  :class:`ZooKeeperServer`, running, every znode removed
+``zookeeper_ensemble``        function  :class:`~accord.testing.ZooKeeperEnsemble`: 3 members,
+                                        all serving, every znode removed
 ``postgres_databases``        function  two :class:`ScratchDatabase`, empty, nothing prepared
 ``mysql_database``            function  one :class:`ScratchDatabase` (InnoDB, XA), empty
 ``amqp_broker_url``           session   a RabbitMQ URL that answered
@@ -45,6 +47,7 @@ from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDa
 from accord.testing.postgres import close_shared_postgres
 from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
 from accord.testing.servers import RedisServer, ZooKeeperServer
+from accord.testing.zookeeper_ensemble import ZooKeeperEnsemble
 
 _Server = TypeVar("_Server", RedisServer, ZooKeeperServer)
 
@@ -167,6 +170,31 @@ def zookeeper_server(zookeeper_session_server: ZooKeeperServer) -> ZooKeeperServ
     _revive(zookeeper_session_server)
     _remove_all_znodes(zookeeper_session_server.hosts)
     return zookeeper_session_server
+
+
+@pytest.fixture(scope="session")
+def zookeeper_ensemble_session() -> Iterator[ZooKeeperEnsemble]:
+    """One 3-member ZooKeeper ensemble for the whole session; prefer :func:`zookeeper_ensemble`."""
+    ensemble = ZooKeeperEnsemble()
+    try:
+        with services():
+            ensemble.start()
+        yield ensemble
+    finally:
+        ensemble.close()
+
+
+@pytest.fixture
+def zookeeper_ensemble(zookeeper_ensemble_session: ZooKeeperEnsemble) -> ZooKeeperEnsemble:
+    """The session's ensemble with every member back and serving, and every znode removed.
+
+    Tests may kill the leader or a follower, pause or restart members
+    (see :mod:`accord.testing.zookeeper_ensemble`); the next test gets them back.
+    """
+    with services():
+        zookeeper_ensemble_session.reset()
+    _remove_all_znodes(zookeeper_ensemble_session.hosts)
+    return zookeeper_ensemble_session
 
 
 @pytest.fixture(scope="session", autouse=True)

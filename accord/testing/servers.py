@@ -209,11 +209,14 @@ class ZooKeeperServer(ServerProcess):
                 "ACCORD_TEST_ZOOKEEPER_CLASSPATH to the jars of a ZooKeeper download)",
             )
 
-    def prepare(self) -> None:
-        """Write ``zoo.cfg`` (standalone, loopback, no admin server) into :attr:`workdir`."""
+    #: the Java class that runs the server (an ensemble member uses ``QuorumPeerMain``)
+    main_class = "org.apache.zookeeper.server.ZooKeeperServerMain"
+
+    def config(self) -> dict[str, object]:
+        """The entries of ``zoo.cfg``: standalone, loopback, no admin server."""
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
-        config = {
+        return {
             "tickTime": self.tick_time,
             "minSessionTimeout": self.min_session_timeout,
             "maxSessionTimeout": self.max_session_timeout,
@@ -223,7 +226,10 @@ class ZooKeeperServer(ServerProcess):
             "admin.enableServer": "false",
             "4lw.commands.whitelist": "ruok,srvr,stat,mntr,cons,conf",
         }
-        text = "".join(f"{key}={value}\n" for key, value in config.items())
+
+    def prepare(self) -> None:
+        """Write ``zoo.cfg`` (:meth:`config`) into :attr:`workdir`."""
+        text = "".join(f"{key}={value}\n" for key, value in self.config().items())
         (self.workdir / "zoo.cfg").write_text(text)
 
     def wipe_data(self) -> None:
@@ -241,13 +247,18 @@ class ZooKeeperServer(ServerProcess):
         return [
             self.java,
             "-Xmx256m",
+            *self.java_options(),
             "-XX:TieredStopAtLevel=1",
             "-XX:+UseSerialGC",
             "-cp",
             os.pathsep.join(entries),
-            "org.apache.zookeeper.server.ZooKeeperServerMain",
+            self.main_class,
             str(self.workdir / "zoo.cfg"),
         ]
+
+    def java_options(self) -> list[str]:
+        """Extra ``java`` options (system properties) before the class name."""
+        return []
 
     def is_ready(self) -> bool:
         """True when the server serves requests (``srvr`` reports a mode, not just ``imok``)."""
