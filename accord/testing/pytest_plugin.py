@@ -46,7 +46,7 @@ from accord.testing.brokers import check_amqp
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
 from accord.testing.postgres import close_shared_postgres
 from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
-from accord.testing.servers import RedisServer, ZooKeeperServer
+from accord.testing.servers import ZOOKEEPER_SUPERUSER, RedisServer, ZooKeeperServer
 from accord.testing.zookeeper_ensemble import ZooKeeperEnsemble
 
 _Server = TypeVar("_Server", RedisServer, ZooKeeperServer)
@@ -153,7 +153,8 @@ def _remove_all_znodes(hosts: str) -> None:
         from kazoo.client import KazooClient
     except ImportError:  # nothing can have written znodes without a client
         return
-    client = KazooClient(hosts=hosts, timeout=5.0)
+    user, password = ZOOKEEPER_SUPERUSER  # removes znodes whatever their ACL
+    client = KazooClient(hosts=hosts, timeout=5.0, auth_data=[("digest", f"{user}:{password}")])
     client.start(timeout=10.0)
     try:
         for child in client.get_children("/"):

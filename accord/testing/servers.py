@@ -12,6 +12,8 @@ This module imports no test framework and no optional dependency.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import socket
@@ -21,7 +23,14 @@ from typing import Literal
 from accord.core.errors import ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess, free_port
 
-__all__ = ["LOOPBACK", "RedisServer", "ServerProcess", "ZooKeeperServer", "free_port"]
+__all__ = [
+    "LOOPBACK",
+    "ZOOKEEPER_SUPERUSER",
+    "RedisServer",
+    "ServerProcess",
+    "ZooKeeperServer",
+    "free_port",
+]
 
 
 class RedisServer(ServerProcess):
@@ -144,6 +153,10 @@ _PERSISTENCE: dict[str, tuple[str, ...]] = {
     "aof": ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
 }
 
+#: ``(user, password)`` of the superuser test ZooKeeper servers accept (digest auth): it may
+#: read and delete every znode, whatever its ACL. For tests only.
+ZOOKEEPER_SUPERUSER = ("accord-test-super", "accord-test-super")
+
 _DEBIAN_ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
 # The Debian jar's manifest lists its dependencies but no logging backend;
 # slf4j-simple sends ZooKeeper's log to stderr, i.e. into server.log.
@@ -257,8 +270,14 @@ class ZooKeeperServer(ServerProcess):
         ]
 
     def java_options(self) -> list[str]:
-        """Extra ``java`` options (system properties) before the class name."""
-        return []
+        """Extra ``java`` options (system properties) before the class name.
+
+        A ZooKeeper superuser (:data:`ZOOKEEPER_SUPERUSER`) is declared, so
+        fixtures can remove znodes that tests protected with ACLs.
+        """
+        user, password = ZOOKEEPER_SUPERUSER
+        digest = base64.b64encode(hashlib.sha1(f"{user}:{password}".encode()).digest()).decode()
+        return [f"-Dzookeeper.DigestAuthenticationProvider.superDigest={user}:{digest}"]
 
     def is_ready(self) -> bool:
         """True when the server serves requests (``srvr`` reports a mode, not just ``imok``)."""

@@ -86,7 +86,7 @@ class EnsembleMember(ZooKeeperServer):
 
     def java_options(self) -> list[str]:
         """Give up on an unreachable peer's election port after 1 s (5 s by default)."""
-        return ["-Dzookeeper.cnxTimeout=1000", "-Xmx128m"]
+        return [*super().java_options(), "-Dzookeeper.cnxTimeout=1000", "-Xmx128m"]
 
     def is_ready(self) -> bool:
         """True once the process answers ``ruok`` (it may not serve yet: see :meth:`mode`)."""

@@ -73,7 +73,7 @@ def test_an_unknown_scheme_names_the_accepted_ones() -> None:
         ("", "non-empty string"),
         ("file://relative/dir", "file:///absolute"),
         ("file:///tmp/x?mode=1", "file:///absolute"),
-        ("zookeeper://", "zookeeper://host:2181"),
+        ("zookeeper://", r"zookeeper://\[user:password@\]host:2181"),
         ("zookeeper://h1:2181,h2/app", "every host with a port"),
         ("redis://localhost:notaport/0", "redis://"),
         ("memory://a?b", "memory://<namespace>"),
