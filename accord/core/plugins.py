@@ -67,6 +67,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "accord.core.lock.backends.memory",
     "accord.core.lock.backends.file",
     "accord.core.lock.backends.redis",
+    "accord.core.lock.backends.redis_sentinel",
     "accord.core.lock.backends.zookeeper",
     "accord.core.tpc.builtins",
 )

@@ -43,7 +43,16 @@ __all__ = [
 ]
 
 #: The URL schemes accord serves itself (a plugin may add more).
-BUILTIN_SCHEMES = ("redis", "rediss", "unix", "zookeeper", "file", "memory")
+BUILTIN_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "zookeeper",
+    "file",
+    "memory",
+)
 
 
 @runtime_checkable
