@@ -3,7 +3,8 @@
 Failure behaviour first:
 
 * An ensemble that cannot be reached within ``connect_timeout`` (or the
-  acquire timeout, if shorter) raises
+  acquire timeout, if shorter and not 0: a try-once acquire still waits for
+  its first connection) raises
   :class:`~accord.core.errors.LockBackendError` with kazoo's error chained;
   so does any request that fails, or gets no answer within the acquire's
   remaining time (at least 0.25 s) and ``connect_timeout`` (kazoo would

@@ -101,9 +101,9 @@ class ZooKeeperSession:
     def _session(self, timeout: float | None) -> Any:
         with self._start_lock:
             if not self._started:
-                wait = (
-                    self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
-                )
+                # A try-once acquire (timeout 0) still gets its connection: on an
+                # ensemble, opening a session is a quorum write, never instant.
+                wait = self.connect_timeout if not timeout else min(timeout, self.connect_timeout)
                 try:
                     with warnings.catch_warnings():
                         # The chroot is made with the first lock node (makepath); no news.
