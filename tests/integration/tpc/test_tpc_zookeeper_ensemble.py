@@ -6,6 +6,7 @@ two PostgreSQL databases.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -161,3 +162,36 @@ def test_without_sync_the_same_lagging_follower_answers_a_stale_read(
             stale += 1
             break
     assert stale, "no stale read in 20 tries: the follower was never behind"
+
+
+@pytest.mark.slow
+def test_the_bank_total_is_conserved_with_the_decision_log_under_leader_kills(
+    pg_maria: Worker,
+    postgres_databases: Pair,
+    mysql_database: ScratchDatabase,
+    zookeeper_ensemble: ZooKeeperEnsemble,
+) -> None:
+    """Transfers between PostgreSQL and MariaDB, workers SIGKILLed, and the leader killed too."""
+    from test_tpc_bank import DONE, TOTAL, _bank, _run_with_kills, _settle, _total
+
+    worker = _bank(pg_maria, DECISION_LOG=zookeeper_ensemble.url(_LOG))
+    leader_kills = []
+
+    def kill_the_leader_now_and_then(rng: random.Random) -> None:
+        if rng.random() < 0.25:  # about every second
+            old = zookeeper_ensemble.kill_leader()
+            leader_kills.append(old.myid)
+            zookeeper_ensemble.wait_for_leader(other_than=old)
+            old.start()
+
+    kills = _run_with_kills(
+        worker, plain=False, seconds=8, seed=5, every=kill_the_leader_now_and_then
+    )
+    zookeeper_ensemble.wait_ready()
+    dbs = [postgres_databases[0], mysql_database]
+    report = _settle(worker, dbs)
+    assert not [r for r in report["resolutions"] if r["action"] not in DONE], report
+    assert kills >= 3
+    assert len(leader_kills) >= 2, leader_kills
+    assert _total(dbs) == TOTAL
+    assert not any(accord_prepared(db) for db in dbs)
