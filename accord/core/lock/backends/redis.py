@@ -36,8 +36,11 @@ sorted set (arrival order) and blocks in ``BLPOP`` on a list of its own. The
 releasing script hands the lock to the first live waiter (sets it as holder,
 with the ttl it asked for, and pushes its new token to its list), so the
 waiter holds the lock the moment ``BLPOP`` returns: a hand-over costs one
-round trip, newcomers queue behind waiters instead of barging in, and
-waiters are served first come, first served. Waiters refresh a liveness score
+round trip (two when ``BLPOP`` answered more than ``ttl / 3`` after it was
+sent: the lease is then confirmed with a renewal, because a waiter paused
+while its answer waited may see a lease that already ran out), newcomers
+queue behind waiters instead of barging in, and waiters are served first
+come, first served. Waiters refresh a liveness score
 at least every ``waiter_lease / 2`` seconds (and within ``socket_timeout``);
 one that died is dropped from the queue after ``waiter_lease``. One that dies
 in the instant it is handed the lock never takes it: the next waiters take
@@ -57,6 +60,7 @@ from typing import Any
 
 from accord.core.errors import ConfigurationError, LockBackendError
 from accord.core.hookspecs import hookimpl
+from accord.core.lock import renewer
 from accord.core.lock.backends import redis_scripts as lua
 from accord.core.lock.backends.redis_scripts import holder_key
 from accord.core.lock.base import option, redact
@@ -178,8 +182,11 @@ class RedisBackend:
                 if block is None:
                     self.scripts["cancel"](keys=k, args=[owner, self._claim_ms])
                     return None
+                sent = time.monotonic()
                 handed = self.client.blpop([f"{k[0]}:wake:{owner}"], timeout=block)
                 if handed is not None:  # the releaser handed the lock over to us
+                    if self._stale_hand_over(sent, ttl) and not self.renew(name, owner, ttl):
+                        continue  # its lease ran out before we saw it: queue again
                     return self._replicated(name, owner, ttl, int(handed[1]))
         except BaseException as exc:  # incl. KeyboardInterrupt in BLPOP: hold nothing
             with contextlib.suppress(self._error):
@@ -187,6 +194,19 @@ class RedisBackend:
             if isinstance(exc, self._error):
                 raise self._fail(f"acquire lock {name!r}", exc) from exc
             raise
+
+    @staticmethod
+    def _stale_hand_over(sent: float, ttl: float) -> bool:
+        """Whether a hand-over may be older than the holder assumes a new lease is.
+
+        The lease of a handed-over lock starts when the releaser hands it, at
+        some time after BLPOP was sent. A holder counts its lease from at most
+        one renewal interval ago (see :class:`~accord.core.lock.Lock`); a
+        BLPOP answered later than that (a long wait, or this process paused
+        while the answer waited in its socket) is confirmed with a renewal
+        first: a lease that ran out meanwhile may be someone else's by now.
+        """
+        return time.monotonic() - sent > ttl * renewer.RENEW_FRACTION
 
     def _renew_and_wait(self, name: str, owner: str, ttl: float) -> tuple[bool, int]:
         """Renew, then ``WAIT`` on the same connection: (still held, replicas that have it).
@@ -305,8 +325,13 @@ class RedisBackend:
                 if block is None:
                     await scripts["cancel"](keys=k, args=[owner, self._claim_ms])
                     return None
+                sent = time.monotonic()
                 handed = await client.blpop([wake], timeout=block)
                 if handed is not None:
+                    if self._stale_hand_over(sent, ttl) and not await scripts["renew"](
+                        keys=k, args=[owner, int(ttl * 1000)]
+                    ):
+                        continue  # its lease ran out before we saw it: queue again
                     return await self._replicated_async(name, owner, ttl, int(handed[1]))
         except BaseException as exc:  # cancelled, or a Redis error: leave the queue, hold nothing
             with contextlib.suppress(self._error, asyncio.TimeoutError):
