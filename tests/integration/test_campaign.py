@@ -26,6 +26,7 @@ from conftest import CAMPAIGN_TABLE
 from accord.core.lock import base
 from accord.testing import SentinelGroup, ZooKeeperEnsemble
 from accord.testing.campaign import Clients, ScenarioReport, run_scenario, scenario_seconds, table
+from accord.testing.faults import FaultProxy
 from accord.testing.history import History
 
 pytest.importorskip("kazoo")
@@ -229,4 +230,61 @@ def test_the_lock_on_sentinel_without_min_replicas_reports_its_overlaps(
         ttl=REDIS_TTL,
     )
     if fault_name == "client-pause":
+        assert report.unfenced_overlaps == 0, report
+
+
+@pytest.fixture
+def sentinel_proxies(sentinel_group: SentinelGroup) -> Iterator[list[FaultProxy]]:
+    """A fault proxy in front of each Sentinel: the clients' only way to them."""
+    proxies = [FaultProxy(address).start() for address in sentinel_group.sentinel_addresses]
+    yield proxies
+    for proxy in proxies:
+        proxy.close()
+
+
+def _sentinels_cut_off_during_a_master_kill(
+    group: SentinelGroup, proxies: list[FaultProxy]
+) -> Callable[[History, Clients], None]:
+    """The clients lose the Sentinels (refused, connections cut), then the master dies."""
+
+    def fault(history: History, clients: Clients) -> None:
+        old = group.master_address()
+        _mark(history, "sentinel-partition")
+        for proxy in proxies:
+            proxy.refuse()
+            proxy.cut_all()
+        group.kill_master()
+        group.wait_for_promotion(old)
+        group.restart_data()
+        group.wait_ready()
+        time.sleep(1.0)  # the partition outlasts the failover
+        for proxy in proxies:
+            proxy.heal()
+        _mark(history, "sentinel-partition", "healed")
+
+    return fault
+
+
+@pytest.mark.parametrize("min_replicas", [1, 0])
+def test_the_lock_on_sentinel_through_a_sentinel_side_partition_and_a_failover(
+    sentinel_group: SentinelGroup,
+    sentinel_proxies: list[FaultProxy],
+    tmp_path: Path,
+    min_replicas: int,
+) -> None:
+    hosts = ",".join(proxy.address for proxy in sentinel_proxies)
+    url = f"redis+sentinel://{hosts}/{sentinel_group.service}/0"
+    options: dict[str, object] = dict(SENTINEL_OPTIONS)
+    if min_replicas:
+        options.update(min_replicas=1, replica_timeout=0.25)
+    report = _run(
+        tmp_path,
+        "sentinel, min_replicas=1" if min_replicas else "sentinel, no acknowledgement",
+        "sentinel-partition + master-kill",
+        url,
+        options,
+        _sentinels_cut_off_during_a_master_kill(sentinel_group, sentinel_proxies),
+        ttl=REDIS_TTL,
+    )
+    if min_replicas:
         assert report.unfenced_overlaps == 0, report
