@@ -34,15 +34,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for line in lines:
                 reporter.write_line(line)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-#: Lines the campaign (tests/integration/test_campaign.py) leaves for the summary.
-CAMPAIGN_TABLE = pytest.StashKey[str]()
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    table = terminalreporter.config.stash.get(CAMPAIGN_TABLE, "")
-    if table:
-        terminalreporter.write_sep("=", "campaign")
-        for line in table.splitlines():
-            terminalreporter.write_line(line)

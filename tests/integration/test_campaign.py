@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CAMPAIGN_TABLE
 
 from accord.core.lock import base
 from accord.testing import SentinelGroup, ZooKeeperEnsemble
@@ -46,7 +45,19 @@ def _print_the_table(request: pytest.FixtureRequest) -> Iterator[None]:
     target = os.environ.get("ACCORD_CAMPAIGN_REPORT")
     if target:
         Path(target).write_text(text + "\n")
-    request.config.stash[CAMPAIGN_TABLE] = text  # printed in the terminal summary
+    request.config.pluginmanager.register(_Summary(text), "accord-campaign-table")
+
+
+class _Summary:
+    """Prints the campaign's table in pytest's terminal summary."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        terminalreporter.write_sep("=", "campaign")
+        for line in self.text.splitlines():
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(autouse=True)
