@@ -52,6 +52,7 @@ __all__ = [
     "AccordPluginManager",
     "get_plugin_manager",
     "notify",
+    "observed",
     "reset_plugin_manager",
 ]
 
@@ -90,6 +91,10 @@ class AccordPluginManager(pluggy.PluginManager):
         self.failed_plugins: dict[str, BaseException] = {}
         #: Entry-point names kept out by ``ACCORD_DISABLE_PLUGINS``.
         self.disabled_plugins: set[str] = set()
+        #: The hooks that at least one registered plugin implements, kept up to
+        #: date by :meth:`register` and :meth:`unregister`: the hot paths ask
+        #: :func:`observed` before they measure anything for an observer.
+        self.observed: frozenset[str] = frozenset()
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -130,7 +135,19 @@ class AccordPluginManager(pluggy.PluginManager):
         except PluginError:
             self.unregister(plugin)
             raise
+        self._refresh_observed()
         return registered
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        """Unregister *plugin* (or the one registered as *name*); see pluggy."""
+        removed = super().unregister(plugin, name)
+        self._refresh_observed()
+        return removed
+
+    def _refresh_observed(self) -> None:
+        self.observed = frozenset(
+            hook for hook, caller in vars(self.hook).items() if caller.get_hookimpls()
+        )
 
     def _check_plugin_hooks(self, plugin: object, name: str) -> None:
         known = sorted(self.hook.__dict__)
@@ -261,17 +278,29 @@ def reset_plugin_manager() -> None:
         _manager = None
 
 
+def observed(hook_name: str) -> bool:
+    """Whether any registered plugin implements the observer hook *hook_name*.
+
+    One set lookup once the manager is built: call it on a hot path before
+    measuring something only an observer needs (a latency, a hit count).
+    """
+    manager = _manager or get_plugin_manager()
+    return hook_name in manager.observed
+
+
 def notify(hook_name: str, **kwargs: Any) -> None:
     """Call the observer hook *hook_name* on every plugin, isolating failures.
 
     Each implementation gets the keyword arguments it names. One that raises
     is logged with its traceback (logger ``accord.plugins``) and the others
-    still run; the caller is never disturbed.
+    still run; the caller is never disturbed. Returns at once when no plugin
+    implements the hook.
     """
-    caller = cast(pluggy.HookCaller, getattr(get_plugin_manager().hook, hook_name))
-    impls = caller.get_hookimpls()
-    if not impls:
+    manager = _manager or get_plugin_manager()
+    if hook_name not in manager.observed:
         return
+    caller = cast(pluggy.HookCaller, getattr(manager.hook, hook_name))
+    impls = caller.get_hookimpls()
     for impl in reversed(impls):
         try:
             impl.function(*[kwargs[arg] for arg in impl.argnames])

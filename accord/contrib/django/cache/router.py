@@ -191,6 +191,13 @@ class Router:
             health.refresh()
             failures = health.failures
         self._refresh_all()
+        notify(
+            "accord_node_failed",
+            source=self.source,
+            node=node,
+            error=error,
+            failures=failures if not health.out or ejected else 0,
+        )
         if ejected:
             retry = health.retry_at - now
             logger.warning(
