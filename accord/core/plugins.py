@@ -8,7 +8,13 @@ process, lazily, on first use (importing accord loads no plugin):
    so they answer through the same hooks a third party uses;
 3. it loads every entry point of group ``accord`` (:data:`ENTRY_POINT_GROUP`)
    and registers it under the entry point's name, unless the environment
-   variable ``ACCORD_DISABLE_PLUGINS`` names it (or is ``all``).
+   variable ``ACCORD_DISABLE_PLUGINS`` names it (or is ``all``);
+4. it registers the modules named in the environment variable
+   ``ACCORD_PLUGINS`` (:data:`PLUGINS_ENV`, comma-separated dotted paths,
+   e.g. ``accord.contrib.prometheus``), each under its path: the module
+   itself, or what its ``make_plugin()`` returns if it has one. Django
+   projects can name them in ``ACCORD["PLUGINS"]`` instead (the app
+   registers them when Django starts: :func:`load_plugins`).
 
 Failure behaviour:
 
@@ -21,6 +27,9 @@ Failure behaviour:
   or implements one with parameters the spec does not have, raises
   :class:`~accord.core.errors.PluginError` naming the plugin and the hook;
   set ``ACCORD_DISABLE_PLUGINS=<name>`` to run without it;
+* a module named in ``ACCORD_PLUGINS`` that cannot be imported raises
+  :class:`~accord.core.errors.PluginError` naming it (it was asked for
+  explicitly, so it is not skipped);
 * an ``ACCORD_DISABLE_PLUGINS`` value that is not ``all`` or a
   comma-separated list of entry-point names raises
   :class:`~accord.core.errors.PluginError`; a name that matches no installed
@@ -49,8 +58,10 @@ __all__ = [
     "BUILTIN_PLUGINS",
     "DISABLE_ENV",
     "ENTRY_POINT_GROUP",
+    "PLUGINS_ENV",
     "AccordPluginManager",
     "get_plugin_manager",
+    "load_plugins",
     "notify",
     "observed",
     "reset_plugin_manager",
@@ -62,6 +73,8 @@ logger = logging.getLogger("accord.plugins")
 ENTRY_POINT_GROUP = "accord"
 #: Environment variable: ``all``, or comma-separated entry-point names to keep out.
 DISABLE_ENV = "ACCORD_DISABLE_PLUGINS"
+#: Environment variable: comma-separated dotted module paths to register as plugins.
+PLUGINS_ENV = "ACCORD_PLUGINS"
 #: accord's own plugins, registered first (so asked last by provider hooks).
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "accord.core.hashes",
@@ -234,6 +247,7 @@ def _build() -> AccordPluginManager:
             )
             continue
         manager.register(plugin, name=ep.name)
+    load_plugins(_split(os.environ.get(PLUGINS_ENV, "")), manager=manager, source=PLUGINS_ENV)
     for name in sorted((disabled or set()) - seen):
         warnings.warn(
             f"{DISABLE_ENV} names {name!r}, but no installed accord plugin has that name "
@@ -244,6 +258,50 @@ def _build() -> AccordPluginManager:
     return manager
 
 
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def load_plugins(
+    paths: Iterable[str],
+    *,
+    manager: AccordPluginManager | None = None,
+    source: str = 'ACCORD["PLUGINS"]',
+) -> list[str]:
+    """Register the plugin modules at dotted *paths*, each under its path; return the new ones.
+
+    A module is registered itself, or what its ``make_plugin()`` returns if
+    it defines one. A path already registered (by an earlier call, or by the
+    module's own ``install()``) is left as it is.
+
+    :raises PluginError: a path that is not a dotted module name, or a module
+        that cannot be imported; the message names *source* (where the path
+        was written) and the error.
+    """
+    manager = manager or get_plugin_manager()
+    added = []
+    for path in paths:
+        if not isinstance(path, str) or not _MODULE_RE.match(path):
+            raise PluginError(
+                f"{source} names {path!r}, which is not a module path; accepted: dotted "
+                "module paths such as 'accord.contrib.prometheus'."
+            )
+        if manager.has_plugin(path):
+            continue
+        try:
+            module = importlib.import_module(path)
+        except Exception as exc:
+            raise PluginError(
+                f"{source} names the plugin module {path!r}, which failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        factory = getattr(module, "make_plugin", None)
+        manager.register(factory() if callable(factory) else module, name=path)
+        added.append(path)
+    return added
+
+
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _lock = threading.Lock()
 _manager: AccordPluginManager | None = None
 
