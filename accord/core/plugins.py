@@ -47,7 +47,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import pluggy
 
@@ -108,6 +108,7 @@ class AccordPluginManager(pluggy.PluginManager):
         #: date by :meth:`register` and :meth:`unregister`: the hot paths ask
         #: :func:`observed` before they measure anything for an observer.
         self.observed: frozenset[str] = frozenset()
+        self.observers: dict[str, tuple[tuple[Any, tuple[str, ...], str], ...]] = {}
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -158,9 +159,14 @@ class AccordPluginManager(pluggy.PluginManager):
         return removed
 
     def _refresh_observed(self) -> None:
-        self.observed = frozenset(
-            hook for hook, caller in vars(self.hook).items() if caller.get_hookimpls()
-        )
+        callers = {hook: caller.get_hookimpls() for hook, caller in vars(self.hook).items()}
+        # What notify() calls, newest plugin first, looked up once per registration.
+        self.observers = {
+            hook: tuple((i.function, tuple(i.argnames), i.plugin_name) for i in reversed(impls))
+            for hook, impls in callers.items()
+            if impls
+        }
+        self.observed = frozenset(self.observers)
 
     def _check_plugin_hooks(self, plugin: object, name: str) -> None:
         known = sorted(self.hook.__dict__)
@@ -355,16 +361,15 @@ def notify(hook_name: str, **kwargs: Any) -> None:
     implements the hook.
     """
     manager = _manager or get_plugin_manager()
-    if hook_name not in manager.observed:
+    impls = manager.observers.get(hook_name)
+    if not impls:
         return
-    caller = cast(pluggy.HookCaller, getattr(manager.hook, hook_name))
-    impls = caller.get_hookimpls()
-    for impl in reversed(impls):
+    for function, argnames, plugin_name in impls:
         try:
-            impl.function(*[kwargs[arg] for arg in impl.argnames])
+            function(*[kwargs[arg] for arg in argnames])
         except Exception:
             logger.exception(
                 "accord plugin %r failed in %s; the event is not lost for other plugins",
-                impl.plugin_name,
+                plugin_name,
                 hook_name,
             )

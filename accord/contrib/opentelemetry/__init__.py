@@ -22,12 +22,21 @@ accord's plugin manager and never reaches the operation that fired the event.
 Every instrument and span is listed in ``docs/operations.rst``. Lock names,
 keys, xids and task ids are span attributes only, never metric attributes:
 they are unbounded.
+
+Cost: the SDK spends several microseconds per measurement (in Python). The
+cache's hit and miss counts are therefore kept by the plugin and read by the
+SDK when it collects (observable counters): a cache read pays one dict
+update for them. Latencies are histograms, one measurement per operation;
+``cache_latency=False`` leaves out the cache's (the one measurement a cache
+operation would still pay), and ``docs/benchmarks.rst`` has the measured
+overhead of both.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from accord import __version__
@@ -63,6 +72,8 @@ class OpenTelemetryPlugin:
     :param lock_span_threshold: seconds; an acquire that waited at least this
         long gets an ``accord.lock.wait`` span (an uncontended acquire is not
         worth a span). ``0`` makes one for every acquire.
+    :param cache_latency: record ``accord.cache.operation.duration`` (one
+        histogram measurement per cache operation); ``False`` leaves it out.
     """
 
     def __init__(
@@ -71,6 +82,7 @@ class OpenTelemetryPlugin:
         tracer_provider: Any = None,
         *,
         lock_span_threshold: float = LOCK_SPAN_THRESHOLD,
+        cache_latency: bool = True,
     ) -> None:
         metrics = import_optional("opentelemetry.metrics", extra="opentelemetry", purpose=_PURPOSE)
         trace = import_optional("opentelemetry.trace", extra="opentelemetry", purpose=_PURPOSE)
@@ -79,6 +91,7 @@ class OpenTelemetryPlugin:
                 f"lock_span_threshold={lock_span_threshold!r}: expected seconds, 0 or more."
             )
         self.lock_span_threshold = float(lock_span_threshold)
+        self.cache_latency = bool(cache_latency)
         self._trace = trace
         self._status = trace.Status
         self._error = trace.StatusCode.ERROR
@@ -89,9 +102,18 @@ class OpenTelemetryPlugin:
         self.cache_duration = h(
             "accord.cache.operation.duration", _S, "Duration of ring-cache operations, per node."
         )
-        self.cache_hits = c("accord.cache.hits", "{key}", "Keys found by cache reads, per node.")
-        self.cache_misses = c(
-            "accord.cache.misses", "{key}", "Keys not found by cache reads, per node."
+        self._observation = metrics.Observation
+        self.cache_hits = meter.create_observable_counter(
+            "accord.cache.hits",
+            [lambda options: self._observe_reads(0)],
+            "{key}",
+            "Keys found by cache reads, per node.",
+        )
+        self.cache_misses = meter.create_observable_counter(
+            "accord.cache.misses",
+            [lambda options: self._observe_reads(1)],
+            "{key}",
+            "Keys not found by cache reads, per node.",
         )
         self.cache_errors = c(
             "accord.cache.errors", "{error}", "Failed calls to a cache node, by error type."
@@ -141,6 +163,14 @@ class OpenTelemetryPlugin:
         )
         self._cache_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
         self._node_attrs: dict[tuple[str, str], dict[str, str]] = {}
+        self._lock_attrs: dict[tuple[str, bool | None], dict[str, Any]] = {}
+        self._reads: dict[tuple[str, str], list[int]] = {}  # (source, node) -> [hits, misses]
+        self._reads_lock = threading.Lock()
+
+    def _observe_reads(self, index: int) -> Iterable[Any]:
+        with self._reads_lock:
+            counts = [(key, tally[index]) for key, tally in self._reads.items() if tally[index]]
+        return [self._observation(value, self._node(*key)) for key, value in counts]
 
     # ------------------------------------------------------------------ cache
 
@@ -155,13 +185,15 @@ class OpenTelemetryPlugin:
                 "accord.cache.operation": operation,
                 "accord.cache.node": node,
             }
-        self.cache_duration.record(duration, attrs)
+        if self.cache_latency:
+            self.cache_duration.record(duration, attrs)
         if hits or misses:
-            node_attrs = self._node(source, node)
-            if hits:
-                self.cache_hits.add(hits, node_attrs)
-            if misses:
-                self.cache_misses.add(misses, node_attrs)
+            with self._reads_lock:
+                tally = self._reads.get((source, node))
+                if tally is None:
+                    tally = self._reads[(source, node)] = [0, 0]
+                tally[0] += hits
+                tally[1] += misses
 
     def _node(self, source: str, node: str) -> dict[str, str]:
         attrs = self._node_attrs.get((source, node))
@@ -187,19 +219,26 @@ class OpenTelemetryPlugin:
 
     # ------------------------------------------------------------------ locks
 
+    def _lock(self, url: str, acquired: bool | None) -> dict[str, Any]:
+        attrs = self._lock_attrs.get((url, acquired))
+        if attrs is None:
+            attrs = {"accord.lock.backend": _backend(url)}
+            if acquired is not None:
+                attrs["accord.lock.acquired"] = acquired
+            self._lock_attrs[(url, acquired)] = attrs
+        return attrs
+
     @hookimpl
     def accord_lock_acquired(self, name: str, url: str, token: int, wait: float) -> None:
-        backend = _backend(url)
-        self.lock_wait.record(wait, {"accord.lock.backend": backend, "accord.lock.acquired": True})
+        self.lock_wait.record(wait, self._lock(url, True))
         if wait >= self.lock_span_threshold:
-            self._lock_span(name, backend, wait, token)
+            self._lock_span(name, _backend(url), wait, token)
 
     @hookimpl
     def accord_lock_not_acquired(self, name: str, url: str, wait: float) -> None:
-        backend = _backend(url)
-        self.lock_wait.record(wait, {"accord.lock.backend": backend, "accord.lock.acquired": False})
+        self.lock_wait.record(wait, self._lock(url, False))
         if wait >= self.lock_span_threshold:
-            self._lock_span(name, backend, wait, None)
+            self._lock_span(name, _backend(url), wait, None)
 
     def _lock_span(self, name: str, backend: str, wait: float, token: int | None) -> None:
         end = time.time_ns()
@@ -217,11 +256,11 @@ class OpenTelemetryPlugin:
 
     @hookimpl
     def accord_lock_released(self, url: str, held: float) -> None:
-        self.lock_hold.record(held, {"accord.lock.backend": _backend(url)})
+        self.lock_hold.record(held, self._lock(url, None))
 
     @hookimpl
     def accord_lock_lost(self, url: str, held: float) -> None:
-        backend = {"accord.lock.backend": _backend(url)}
+        backend = self._lock(url, None)
         self.lock_lost.add(1, backend)
         self.lock_hold.record(held, backend)
 
@@ -315,6 +354,7 @@ def install(
     tracer_provider: Any = None,
     *,
     lock_span_threshold: float = LOCK_SPAN_THRESHOLD,
+    cache_latency: bool = True,
 ) -> OpenTelemetryPlugin:
     """Make the plugin and register it as :data:`PLUGIN_NAME`, replacing one registered before.
 
@@ -322,7 +362,10 @@ def install(
         (``pip install "accord[opentelemetry]"``).
     """
     plugin = OpenTelemetryPlugin(
-        meter_provider, tracer_provider, lock_span_threshold=lock_span_threshold
+        meter_provider,
+        tracer_provider,
+        lock_span_threshold=lock_span_threshold,
+        cache_latency=cache_latency,
     )
     uninstall()
     get_plugin_manager().register(plugin, name=PLUGIN_NAME)

@@ -161,31 +161,33 @@ class PrometheusPlugin:
             **kw,
         )
         # Label children, looked up once: labels() takes a lock and builds a tuple.
-        self._durations: dict[tuple[str, str, str], Any] = {}
-        self._reads: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+        self._locks: dict[tuple[Any, ...], Any] = {}
+
+    def _lock(self, metric: Any, url: str, *labels: str) -> Any:
+        key = (metric, url, *labels)
+        child = self._locks.get(key)
+        if child is None:
+            child = self._locks[key] = metric.labels(_backend(url), *labels)
+        return child
 
     @hookimpl
     def accord_cache_operation(
         self, source: str, operation: str, node: str, duration: float, hits: int, misses: int
     ) -> None:
-        child = self._durations.get((source, operation, node))
-        if child is None:
-            child = self._durations[(source, operation, node)] = self.cache_duration.labels(
-                source.removeprefix("cache:"), operation, node
+        children = self._children.get((source, operation, node))
+        if children is None:
+            cache = source.removeprefix("cache:")
+            children = self._children[(source, operation, node)] = (
+                self.cache_duration.labels(cache, operation, node),
+                self.cache_hits.labels(cache, node),
+                self.cache_misses.labels(cache, node),
             )
-        child.observe(duration)
-        if hits or misses:
-            reads = self._reads.get((source, node))
-            if reads is None:
-                labels = (source.removeprefix("cache:"), node)
-                reads = self._reads[(source, node)] = (
-                    self.cache_hits.labels(*labels),
-                    self.cache_misses.labels(*labels),
-                )
-            if hits:
-                reads[0].inc(hits)
-            if misses:
-                reads[1].inc(misses)
+        children[0].observe(duration)
+        if hits:
+            children[1].inc(hits)
+        if misses:
+            children[2].inc(misses)
 
     @hookimpl
     def accord_node_failed(self, source: str, node: str, error: BaseException) -> None:
@@ -202,21 +204,20 @@ class PrometheusPlugin:
 
     @hookimpl
     def accord_lock_acquired(self, url: str, wait: float) -> None:
-        self.lock_wait.labels(_backend(url), "true").observe(wait)
+        self._lock(self.lock_wait, url, "true").observe(wait)
 
     @hookimpl
     def accord_lock_not_acquired(self, url: str, wait: float) -> None:
-        self.lock_wait.labels(_backend(url), "false").observe(wait)
+        self._lock(self.lock_wait, url, "false").observe(wait)
 
     @hookimpl
     def accord_lock_released(self, url: str, held: float) -> None:
-        self.lock_hold.labels(_backend(url)).observe(held)
+        self._lock(self.lock_hold, url).observe(held)
 
     @hookimpl
     def accord_lock_lost(self, url: str, held: float) -> None:
-        backend = _backend(url)
-        self.lock_lost.labels(backend).inc()
-        self.lock_hold.labels(backend).observe(held)
+        self._lock(self.lock_lost, url).inc()
+        self._lock(self.lock_hold, url).observe(held)
 
     @hookimpl
     def accord_task_duplicate_suppressed(self, task_name: str, stage: str) -> None:
