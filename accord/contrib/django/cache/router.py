@@ -188,6 +188,13 @@ class Router:
                 if health.failures >= self.options.failure_threshold:
                     ejected = True
                     self._go_out(health, now)
+                    health.events.append(
+                        (
+                            time.time(),
+                            "ejected",
+                            f"{health.failures} failures, {type(error).__name__}",
+                        )
+                    )
             health.refresh()
             failures = health.failures
         self._refresh_all()
@@ -239,6 +246,7 @@ class Router:
         health.out = True
         health.ejections += 1
         health.out_since = now
+        health.out_since_wall = time.time()
         if health.group:
             health.retry_at = now + self.options.group_retry_after
         else:
@@ -350,6 +358,8 @@ class Router:
             health.epochs = {}
             health.last_success = now
             health.probing = False
+            if was_out:
+                health.events.append((time.time(), "readmitted", f"out {downtime:.1f} s"))
             health.refresh()
         self._refresh_all()
         if was_out:
