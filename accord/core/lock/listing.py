@@ -91,6 +91,7 @@ def _redis(backend: Any, prefix: str, limit: int, max_scanned: int, result: Hold
         while True:
             cursor, keys = client.scan(cursor, match=pattern, count=500)
             keys = [k.decode() if isinstance(k, bytes) else k for k in keys]
+            cut = len(keys) > max_scanned - result.scanned
             keys = keys[: max_scanned - result.scanned]
             result.scanned += len(keys)
             if keys:
@@ -115,7 +116,7 @@ def _redis(backend: Any, prefix: str, limit: int, max_scanned: int, result: Hold
                         )
                     )
             if len(result.holders) >= limit or result.scanned >= max_scanned:
-                result.complete = int(cursor) == 0 and len(result.holders) <= limit
+                result.complete = not cut and int(cursor) == 0 and len(result.holders) <= limit
                 del result.holders[limit:]
                 return
             if int(cursor) == 0:
