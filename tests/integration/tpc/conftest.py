@@ -8,6 +8,7 @@ import pytest
 from tpc_helpers import Worker
 
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
+from accord.testing.mariadb import MariaDBServer
 from accord.testing.postgres import PostgresServer
 from accord.testing.pytest_plugin import services
 from accord.testing.standby import PostgresStandby
@@ -100,4 +101,26 @@ def primary_and_standby() -> Iterator[tuple[list[ScratchDatabase], PostgresStand
     finally:
         standby.close()
         databases.drop()
+        primary.close()
+
+
+@pytest.fixture
+def maria_primary_and_replica() -> Iterator[tuple[ScratchDatabase, MariaDBServer, MariaDBServer]]:
+    """A scratch database on a private MariaDB primary, and a writable replica of it.
+
+    The replica replicates from before the database exists, so it applies
+    everything: the schema, the rows, and the primary's ``XA PREPARE``.
+    """
+    primary, replica = MariaDBServer(server_id=1), MariaDBServer(server_id=2)
+    database = MySQLDatabase(url=primary.url)
+    try:
+        with services():
+            primary.start()
+            replica.start()
+            replica.replicate_from(primary)
+            created = database.create()
+        yield created, primary, replica
+    finally:
+        database.drop()
+        replica.close()
         primary.close()

@@ -15,7 +15,7 @@ E104      the MySQL user may not list other sessions' XA branches
 E105      ``RECOVERY_ALIASES``/``DECISION_LOG`` names an alias whose engine
           cannot take part (e.g. SQLite)
 E106      an alias recovery scans is a replica (PostgreSQL standby, MySQL
-          ``read_only`` or replicating)
+          ``read_only`` or replicating: ``SHOW SLAVE STATUS`` lists a primary)
 W107      a server may lose an acknowledged commit or prepare in a crash
           (MySQL ``innodb_flush_log_at_trx_commit`` != 1, ``sync_binlog`` != 1
           with the binary log on; PostgreSQL ``fsync`` or
@@ -174,6 +174,14 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text.split("-")[0])[:3])
 
 
+def _replicating(alias: str) -> bool:
+    """True if the server replicates from a primary; False if unknown (no REPLICATION CLIENT)."""
+    try:
+        return bool(_query(alias, "SHOW SLAVE STATUS"))
+    except Exception:  # the user may not see replication status: read_only must do
+        return False
+
+
 def _mysql_durability(alias: str, scanned: bool) -> list[CheckMessage]:
     flush, sync_binlog, log_bin, read_only = _query(
         alias,
@@ -183,6 +191,8 @@ def _mysql_durability(alias: str, scanned: bool) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     if scanned and int(read_only):
         errors.append(_replica(alias, "read_only = ON"))
+    elif scanned and _replicating(alias):
+        errors.append(_replica(alias, "SHOW SLAVE STATUS lists a primary it replicates"))
     if int(flush) != 1:
         errors.append(
             _unsafe(
