@@ -109,10 +109,11 @@ def index(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
 
 def _ring_caches() -> dict[str, RingCache]:
     found = {}
-    for alias in settings.CACHES:
-        cache = caches[alias]
-        if isinstance(cache, RingCache):
-            found[alias] = cache
+    for alias, entry in settings.CACHES.items():
+        if str(entry.get("BACKEND", "")).endswith(".RingCache"):
+            cache = caches[alias]
+            if isinstance(cache, RingCache):
+                found[alias] = cache
     return found
 
 
@@ -182,7 +183,10 @@ def cache(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     found = _ring_caches()
     aliases = []
     for alias, ring_cache in found.items():
-        aliases.append({"alias": alias, "nodes": _nodes(ring_cache)})
+        try:
+            aliases.append({"alias": alias, "nodes": _nodes(ring_cache)})
+        except Exception as exc:  # shown, never a traceback
+            aliases.append({"alias": alias, "nodes": [], "error": _error(exc)})
     dry_run = None
     alias = request.GET.get("alias", "")
     add, remove = request.GET.get("add", "").strip(), request.GET.get("remove", "").strip()
@@ -270,7 +274,10 @@ def tpc(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "dry_run":
-            plan = tpc_api.recover(dry_run=True).resolutions
+            try:
+                plan = tpc_api.recover(dry_run=True).resolutions
+            except Exception as exc:
+                messages.error(request, f"recovery's dry run failed: {_error(exc)}")
         elif action == "resolve":
             try:
                 report = tpc_api.recover()
