@@ -207,3 +207,32 @@ def test_a_cluster_is_one_group_with_no_ring() -> None:
     assert router.ring is None
     assert router.route("any") == (router.names[0], router.names[0], None, False)
     assert router.health[router.names[0]].group
+
+
+def test_a_write_skipped_while_a_group_is_out_is_purged_after_its_readmission() -> None:
+    # The group keeps its data through an outage (no wipe on readmission), so a
+    # write dropped meanwhile would leave the older value there to be read.
+    location = ["redis+sentinel://s1,s2,s3/mymaster/0", B, C]
+    router, clock = make(location, failover="eject", failure_threshold=1, group_retry_after=1)
+    key, other = key_on(router, GROUP, 0), key_on(router, GROUP, 1)
+    fail(router, GROUP)
+    assert router.route(key).node is None
+    router.skipped(GROUP, written=[key])
+    router.skipped(GROUP, reads=1)
+    clock.now += 1.5
+    (repair,) = router.claim_repairs([GROUP])
+    router.repair_done(repair, [{GROUP: [b"PONG"]}])
+    assert router.route(key).purge is True
+    assert router.route(other).purge is False
+    assert router.health[GROUP].dropped_writes == 1
+
+
+def test_too_many_writes_skipped_while_a_group_is_out_turn_into_a_wipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(router_module, "PENDING_KEY_LIMIT", 2)
+    location = ["redis+sentinel://s1,s2,s3/mymaster/0", B]
+    router, _ = make(location, failover="eject", failure_threshold=1)
+    fail(router, GROUP)
+    router.skipped(GROUP, written=["1", "2", "3"])
+    assert router.health[GROUP].wipe_needed

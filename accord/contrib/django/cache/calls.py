@@ -108,12 +108,12 @@ class Calls:
         route = router.route(key)
         node = route.node
         if node is None:
-            router.skipped(route.home, written=int(write), reads=int(not write))
+            router.skipped(route.home, written=[key] if write else (), reads=int(not write))
             return Call({}, lambda _: missing)
         if route.epoch is not None:
             target = stand_in_key(key, route.home, route.epoch)
             if write and not router.track_copies(route.home, node, [target]):
-                router.skipped(route.home, written=1)
+                router.skipped(route.home, written=[key])
                 return Call({}, lambda _: missing)
             commands = [self._guard(route, build(target, route))]
         elif route.purge:
@@ -258,7 +258,7 @@ class Calls:
             for key in keys:
                 route = router.route(key)
                 if route.node is None:
-                    router.skipped(route.home, written=int(write), reads=int(not write))
+                    router.skipped(route.home, written=[key] if write else (), reads=int(not write))
                     continue
                 groups.setdefault((route.node, route.home, route.epoch), []).append(key)
                 if route.purge:
@@ -278,7 +278,7 @@ class Calls:
             if epoch is not None:
                 targets = [stand_in_key(k, home, epoch) for k in members]
                 if write and not router.track_copies(home, node, targets):
-                    router.skipped(home, written=len(members))
+                    router.skipped(home, written=members)
                     continue
                 commands.append(self._guard(route, build(targets, route)))
             else:

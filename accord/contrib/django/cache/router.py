@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from accord.contrib.django.cache.config import CacheConfig, build_ring
@@ -156,12 +156,23 @@ class Router:
             health.refresh()
             self._refresh_all()
 
-    def skipped(self, node: str, *, written: int = 0, reads: int = 0) -> None:
-        """Count reads and writes that no node served."""
+    def skipped(self, node: str, *, written: Collection[str] = (), reads: int = 0) -> None:
+        """Count reads and writes that no node served; the *written* keys become pending.
+
+        A node that is not wiped when it comes back (a Sentinel group or a
+        cluster keeps its data through a failover) still holds what those
+        keys held before: they are purged before their next use.
+        """
         health = self.health[node]
         with health.lock:
             health.missed_reads += reads
-            health.dropped_writes += written
+            health.dropped_writes += len(written)
+            if written and not health.wipe_needed:
+                health.pending.update(written)
+                if len(health.pending) > PENDING_KEY_LIMIT:
+                    health.pending.clear()
+                    health.wipe_needed = True
+                health.refresh()
 
     def failed(
         self, node: str, error: BaseException, *, written: Iterable[str] = (), reads: int = 0
