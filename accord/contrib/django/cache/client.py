@@ -114,20 +114,22 @@ class RingCacheClient:
         if not observed(_OPERATION):
             return self.sync.run(self._homes(key), make)
         start = time.perf_counter()
+        home = self.router.home(key)
         try:
-            return self.sync.run(self._homes(key), make)
+            return self.sync.run(None if self.router.all_ok else (home,), make)
         finally:
-            self._tell(operation, self.router.home(key), start, 0, 0)
+            self._tell(operation, home, start, 0, 0)
 
     async def _aone(self, operation: str, key: str, make: Callable[[], Call]) -> Any:
         """Async :meth:`_one`."""
         if not observed(_OPERATION):
             return await self.aio.run(self._homes(key), make)
         start = time.perf_counter()
+        home = self.router.home(key)
         try:
-            return await self.aio.run(self._homes(key), make)
+            return await self.aio.run(None if self.router.all_ok else (home,), make)
         finally:
-            self._tell(operation, self.router.home(key), start, 0, 0)
+            self._tell(operation, home, start, 0, 0)
 
     # ------------------------------------------------------------ sync
 
@@ -136,12 +138,14 @@ class RingCacheClient:
         if not observed(_OPERATION):
             return self.sync.run(self._homes(key), lambda: self.calls.get(key, default))
         start = time.perf_counter()
+        home = self.router.home(key)
         value = _MISSING
         try:
-            value = self.sync.run(self._homes(key), lambda: self.calls.get(key, _MISSING))
+            homes = None if self.router.all_ok else (home,)
+            value = self.sync.run(homes, lambda: self.calls.get(key, _MISSING))
         finally:
             hit = value is not _MISSING
-            self._tell("get", self.router.home(key), start, int(hit), int(not hit))
+            self._tell("get", home, start, int(hit), int(not hit))
         return default if value is _MISSING else value
 
     def set(self, key: str, value: Any, timeout: float | None) -> None:
@@ -263,12 +267,14 @@ class RingCacheClient:
         if not observed(_OPERATION):
             return await self.aio.run(self._homes(key), lambda: self.calls.get(key, default))
         start = time.perf_counter()
+        home = self.router.home(key)
         value = _MISSING
         try:
-            value = await self.aio.run(self._homes(key), lambda: self.calls.get(key, _MISSING))
+            homes = None if self.router.all_ok else (home,)
+            value = await self.aio.run(homes, lambda: self.calls.get(key, _MISSING))
         finally:
             hit = value is not _MISSING
-            self._tell("get", self.router.home(key), start, int(hit), int(not hit))
+            self._tell("get", home, start, int(hit), int(not hit))
         return default if value is _MISSING else value
 
     async def aset(self, key: str, value: Any, timeout: float | None) -> None:
