@@ -7,8 +7,9 @@ process, lazily, on first use (importing accord loads no plugin):
 2. it registers accord's own built-ins (:data:`BUILTIN_PLUGINS`) as plugins,
    so they answer through the same hooks a third party uses;
 3. it loads every entry point of group ``accord`` (:data:`ENTRY_POINT_GROUP`)
-   and registers it under the entry point's name, unless the environment
-   variable ``ACCORD_DISABLE_PLUGINS`` names it (or is ``all``);
+   and registers it under the entry point's name (a module that defines
+   ``make_plugin()``: what that returns), unless the environment variable
+   ``ACCORD_DISABLE_PLUGINS`` names it (or is ``all``);
 4. it registers the modules named in the environment variable
    ``ACCORD_PLUGINS`` (:data:`PLUGINS_ENV`, comma-separated dotted paths,
    e.g. ``accord.contrib.prometheus``), each under its path: the module
@@ -47,6 +48,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterable
+from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -242,7 +244,7 @@ def _build() -> AccordPluginManager:
             )
             continue
         try:
-            plugin = ep.load()
+            plugin = _instantiate(ep.load())
         except Exception as exc:
             manager.failed_plugins[ep.name] = exc
             warnings.warn(
@@ -262,6 +264,12 @@ def _build() -> AccordPluginManager:
             stacklevel=3,
         )
     return manager
+
+
+def _instantiate(loaded: object) -> object:
+    """The plugin a module stands for: what its ``make_plugin()`` returns, or the module."""
+    factory = getattr(loaded, "make_plugin", None) if isinstance(loaded, ModuleType) else None
+    return factory() if callable(factory) else loaded
 
 
 def _split(value: str) -> list[str]:
@@ -301,8 +309,7 @@ def load_plugins(
                 f"{source} names the plugin module {path!r}, which failed to import: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        factory = getattr(module, "make_plugin", None)
-        manager.register(factory() if callable(factory) else module, name=path)
+        manager.register(_instantiate(module), name=path)
         added.append(path)
     return added
 
