@@ -49,7 +49,7 @@ __all__ = ["PLUGIN_NAME", "OpenTelemetryPlugin", "install", "make_plugin", "unin
 #: The name the plugin is registered under, whichever way it was enabled.
 PLUGIN_NAME = "accord.contrib.opentelemetry"
 #: Default for ``lock_span_threshold``: an acquire that waited less makes no span.
-LOCK_SPAN_THRESHOLD = 0.001
+LOCK_SPAN_THRESHOLD = 0.01  # an uncontended acquire over a LAN takes 1-2 ms
 _PURPOSE = "accord's OpenTelemetry plugin"
 _S = "s"
 
