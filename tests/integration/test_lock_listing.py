@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 
 from accord.core.errors import ConfigurationError
 from accord.core.lock import Lock
@@ -75,6 +76,28 @@ def test_redis_lease_left_is_the_holder_keys_time_to_live(redis_server: RedisSer
         (holder,) = list_holders(url).holders
         assert holder.lease_left is not None
         assert 18 < holder.lease_left <= 20
+    finally:
+        lock.release()
+
+
+def test_a_large_keyspace_with_few_locks_is_scanned_a_bounded_number_of_times(
+    redis_server: RedisServer,
+) -> None:
+    url = f"{redis_server.url}/4"
+    client = redis.Redis.from_url(url)
+    for start in range(0, 50_000, 5_000):
+        client.mset({f"other:{i}": 1 for i in range(start, start + 5_000)})
+    lock = Lock("rare", url, ttl=30)
+    assert lock.acquire()
+    try:
+        client.config_resetstat()
+        found = list_holders(url, max_scanned=2_000)
+        calls = client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)
+        assert calls <= 4
+        assert not found.complete
+        everything = list_holders(url, max_scanned=100_000)
+        assert everything.complete
+        assert [h.name for h in everything.holders] == ["rare"]
     finally:
         lock.release()
 

@@ -4,7 +4,10 @@ For operators (the Django admin's operations pages), never for deciding
 anything: a listing is a snapshot, stale as soon as it is read.
 
 Bounds first: on Redis the listing walks the keyspace with ``SCAN`` (never
-``KEYS``), at most *max_scanned* keys, and keeps at most *limit* holders; on
+``KEYS``), visiting at most about *max_scanned* keys of the whole keyspace
+(``SCAN ... COUNT 500``, at most ``max_scanned / 500`` calls, however few of
+the keys are locks), examines at most *max_scanned* lock keys, and keeps at
+most *limit* holders; on
 ZooKeeper it reads the one list of lock names under ``/accord/locks`` and
 looks at most *max_scanned* of them. Either way
 :attr:`HolderList.complete` says whether everything was looked at. Failure
@@ -30,6 +33,7 @@ from accord.core.urls import redact
 __all__ = ["Holder", "HolderList", "list_holders"]
 
 _REDIS_PREFIX = "accord:lock:{"
+_SCAN_COUNT = 500
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,13 @@ def _redis(backend: Any, prefix: str, limit: int, max_scanned: int, result: Hold
     client = backend.client
     pattern = _glob_escape(_REDIS_PREFIX + prefix) + "*}"
     cursor: Any = 0
+    calls_left = max(1, -(-max_scanned // _SCAN_COUNT))
     try:
         now_s, now_us = client.time()
         now = now_s + now_us / 1e6
         while True:
-            cursor, keys = client.scan(cursor, match=pattern, count=500)
+            cursor, keys = client.scan(cursor, match=pattern, count=_SCAN_COUNT)
+            calls_left -= 1
             keys = [k.decode() if isinstance(k, bytes) else k for k in keys]
             cut = len(keys) > max_scanned - result.scanned
             keys = keys[: max_scanned - result.scanned]
@@ -120,6 +126,9 @@ def _redis(backend: Any, prefix: str, limit: int, max_scanned: int, result: Hold
                 del result.holders[limit:]
                 return
             if int(cursor) == 0:
+                return
+            if calls_left == 0:  # a large keyspace with few locks: stop, and say so
+                result.complete = False
                 return
     except backend._error as exc:
         raise LockBackendError(f"Redis at {result.url} failed to list locks: {exc}") from exc
