@@ -98,6 +98,15 @@ def admin_site(
 
 
 @pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests save their screenshots: docs/_static/ with ACCORD_SAVE_SCREENSHOTS=1
+    (to refresh the docs'), else a temporary directory, so a run leaves the tree as it was."""
+    if os.environ.get("ACCORD_SAVE_SCREENSHOTS") == "1":
+        return HERE.parents[2] / "docs" / "_static"
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="session")
 def browser_installed() -> None:
     with services():
         missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
