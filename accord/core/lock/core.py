@@ -244,9 +244,12 @@ class LockCore:
         return _new_owner(), timeout
 
     def _acquired(self, owner: str, token: int | None, started: float) -> bool:
-        if token is None:
-            return False
         now = time.monotonic()
+        if token is None:
+            notify(
+                "accord_lock_not_acquired", name=self.name, url=self.backend.url, wait=now - started
+            )
+            return False
         with self._state:
             self._owner, self._token, self._acquired_at = owner, token, now
             self._lost_reason = None
