@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.accord-demo-installed
 DEV_STAMP := $(VENV)/.accord-dev-installed
-TEST_PACKAGES := libzookeeper-java default-jre-headless libmariadb-dev pkg-config
+TEST_PACKAGES := libzookeeper-java default-jre-headless libmariadb-dev pkg-config chromium chromium-driver
 
 .PHONY: demo test lint docs check tox clean system-packages
 

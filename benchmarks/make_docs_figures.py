@@ -5,7 +5,8 @@ fewer repeats, noisier figures; ``--out DIR`` to write elsewhere than
 ``docs/``). It runs each benchmark in its own process and writes:
 
 - ``docs/_generated/<bench>.txt`` (for bench_ring, bench_cache, bench_tpc,
-  bench_lock and bench_celery; ``--only NAME ...`` runs some of them): the
+  bench_lock, bench_celery and bench_observability; ``--only NAME ...`` runs
+  some of them): the
   benchmark's own output, under a line saying when, where and how it was
   made (and whether its targets were met);
 - ``docs/_static/ring-balance.png`` (by ``plot_ring_balance.py``);
@@ -31,7 +32,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-BENCHES = ["bench_ring", "bench_cache", "bench_tpc", "bench_lock", "bench_celery"]
+BENCHES = [
+    "bench_ring",
+    "bench_cache",
+    "bench_tpc",
+    "bench_lock",
+    "bench_celery",
+    "bench_observability",
+]
 _TPC_SIZE = re.compile(r"^(\d)\s+([\d.]+)\s+([\d.]+)\s", re.M)
 _TPC_MODE = re.compile(r"^((?:tpc|two plain|one plain)[a-z ,]*?)\s{2,}([\d.]+)\s", re.M)
 

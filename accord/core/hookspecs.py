@@ -20,8 +20,10 @@ traceback) and does not disturb the operation that fired it. Observers run
 in the thread that caused the event, so keep them quick.
 
 Parameters are passed by name; an implementation may accept any subset of a
-spec's parameters. URLs passed to hooks never contain passwords (they are
-replaced by ``***``).
+spec's parameters. An observer hook that no plugin implements costs one set
+lookup where it would fire (the high-rate ones, such as
+:func:`accord_cache_operation`, are not even measured then). URLs passed
+to hooks never contain passwords (they are replaced by ``***``).
 """
 
 from __future__ import annotations
@@ -110,6 +112,54 @@ def accord_node_restored(source: str, node: str, downtime: float) -> None:
     """
 
 
+@hookspec
+def accord_node_failed(source: str, node: str, error: BaseException, failures: int) -> None:
+    """Observe one failed call to a cache node (a connection error or a timeout).
+
+    Called by the ring cache for every call that a node failed, under every
+    ``failover`` policy (under ``raise`` just before the error reaches the
+    caller), from the thread that saw it. :func:`accord_node_ejected` follows
+    when the failures reach ``failure_threshold``.
+
+    :param source: as in :func:`accord_node_ejected`.
+    :param node: the node's name (its URL without password).
+    :param error: the error the call got.
+    :param failures: consecutive failures of the node so far, this one
+        included (``0`` under ``raise``, which counts none, and for a node
+        already out of service).
+    """
+
+
+@hookspec
+def accord_cache_operation(
+    source: str, operation: str, node: str, duration: float, hits: int, misses: int
+) -> None:
+    """Observe one ring-cache operation: its latency, and its hits and misses per node.
+
+    Called after every operation of a ``RingCache`` (sync or async), whether
+    it succeeded or raised, from the thread (or task) that ran it. An
+    operation on one key is told once, with the key's node. One on several
+    keys (``get_many``, ``set_many``, ``delete_many``) is told once per node
+    that owns some of the keys, each with the whole operation's *duration*:
+    the nodes are asked at the same time, in one round trip. Whole-cache
+    operations (``clear``, ``iter_keys``, ``delete_pattern``) are not told.
+
+    :param source: who ran it, e.g. ``"cache:default"`` (the cache alias).
+    :param operation: the cache method, without the ``a`` of its async twin:
+        ``"get"``, ``"set"``, ``"add"``, ``"touch"``, ``"delete"``,
+        ``"has_key"``, ``"incr"``, ``"ttl"``, ``"expire"``, ``"persist"``,
+        ``"get_many"``, ``"set_many"`` or ``"delete_many"``.
+    :param node: the name of the node that owns the key(s) on the ring (its
+        URL without password). While that node is out of service the call is
+        served by a stand-in or reads as a miss, and is still told under the
+        owner's name.
+    :param duration: seconds the operation took, repairs due before it included.
+    :param hits: for ``get`` and ``get_many``, the keys of *node* found; else 0.
+    :param misses: for ``get`` and ``get_many``, the keys of *node* not found
+        (including those of a failed or ejected node); else 0.
+    """
+
+
 # --------------------------------------------------------------------------
 # Distributed lock
 # --------------------------------------------------------------------------
@@ -146,6 +196,21 @@ def accord_lock_acquired(name: str, url: str, token: int, wait: float) -> None:
     :param name: the lock's name.
     :param url: the backend URL without password.
     :param token: the fencing token of this acquisition.
+    :param wait: seconds spent waiting in ``acquire``.
+    """
+
+
+@hookspec
+def accord_lock_not_acquired(name: str, url: str, wait: float) -> None:
+    """Observe an acquire that gave up: the lock stayed held by another holder.
+
+    Called when ``acquire`` returns ``False`` or raises
+    :class:`~accord.core.errors.LockTimeout` (its ``timeout`` ran out, or
+    ``blocking=False`` found the lock held). Not called when the backend
+    failed (that error reaches the caller).
+
+    :param name: the lock's name.
+    :param url: the backend URL without password.
     :param wait: seconds spent waiting in ``acquire``.
     """
 
@@ -262,7 +327,12 @@ def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> An
 
 @hookspec
 def accord_tpc_outcome(
-    xid: str, outcome: str, participants: Sequence[str], duration: float, pending: Sequence[str]
+    xid: str,
+    outcome: str,
+    participants: Sequence[str],
+    duration: float,
+    pending: Sequence[str],
+    phases: Mapping[str, float],
 ) -> None:
     """Observe the end of a global transaction.
 
@@ -281,6 +351,12 @@ def accord_tpc_outcome(
     :param pending: the aliases whose prepared branch could not be committed
         in phase two (``"committed"`` only): recovery will; until then their
         writes are invisible and the block's ``on_commit`` callbacks did not run.
+    :param phases: seconds spent in each phase of the commit that ran, by
+        name: ``"prepare"`` (every branch prepared, at once), ``"decide"``
+        (the decision made durable, with the logging last resource's commit)
+        and ``"phase two"`` (the prepared branches committed). Empty for a
+        one-phase commit and a rollback before prepare; a commit that failed
+        in a phase has the phases up to and including that one.
     """
 
 
@@ -312,4 +388,27 @@ def accord_tpc_in_doubt_resolved(xid: str, outcome: str, participant: str, age: 
     :param participant: the alias whose branch was resolved.
     :param age: seconds since the branch was prepared (PostgreSQL), or since
         recovery first saw it (MySQL, which does not record prepare time).
+    """
+
+
+@hookspec
+def accord_tpc_recovery_ran(
+    branches: int, oldest_age: float, unresolved: int, dry_run: bool
+) -> None:
+    """Observe the end of one recovery run (``accord_recover``, ``tpc.recover()``).
+
+    Called once per run that held the log's recovery lock (a run locked out
+    by another worker tells nothing), after every branch was handled.
+
+    :param branches: the prepared (in-doubt) branches of this deployment the
+        run found, whatever it then did with them.
+    :param oldest_age: seconds since the oldest of them was prepared (as the
+        ``age`` of :func:`accord_tpc_in_doubt_resolved`); ``0.0`` if none.
+        This is the number to alert on: a prepared branch holds its row locks
+        and holds back PostgreSQL's vacuum until it is resolved.
+    :param unresolved: of *branches*, those still prepared after the run
+        because the database refused or their owner session is still
+        connected (branches in flight, younger than the recovery delay, not
+        counted).
+    :param dry_run: ``True`` for a dry run, which changed nothing.
     """

@@ -7,8 +7,15 @@ process, lazily, on first use (importing accord loads no plugin):
 2. it registers accord's own built-ins (:data:`BUILTIN_PLUGINS`) as plugins,
    so they answer through the same hooks a third party uses;
 3. it loads every entry point of group ``accord`` (:data:`ENTRY_POINT_GROUP`)
-   and registers it under the entry point's name, unless the environment
-   variable ``ACCORD_DISABLE_PLUGINS`` names it (or is ``all``).
+   and registers it under the entry point's name (a module that defines
+   ``make_plugin()``: what that returns), unless the environment variable
+   ``ACCORD_DISABLE_PLUGINS`` names it (or is ``all``);
+4. it registers the modules named in the environment variable
+   ``ACCORD_PLUGINS`` (:data:`PLUGINS_ENV`, comma-separated dotted paths,
+   e.g. ``accord.contrib.prometheus``), each under its path: the module
+   itself, or what its ``make_plugin()`` returns if it has one. Django
+   projects can name them in ``ACCORD["PLUGINS"]`` instead (the app
+   registers them when Django starts: :func:`load_plugins`).
 
 Failure behaviour:
 
@@ -21,6 +28,9 @@ Failure behaviour:
   or implements one with parameters the spec does not have, raises
   :class:`~accord.core.errors.PluginError` naming the plugin and the hook;
   set ``ACCORD_DISABLE_PLUGINS=<name>`` to run without it;
+* a module named in ``ACCORD_PLUGINS`` that cannot be imported raises
+  :class:`~accord.core.errors.PluginError` naming it (it was asked for
+  explicitly, so it is not skipped);
 * an ``ACCORD_DISABLE_PLUGINS`` value that is not ``all`` or a
   comma-separated list of entry-point names raises
   :class:`~accord.core.errors.PluginError`; a name that matches no installed
@@ -38,7 +48,8 @@ import re
 import threading
 import warnings
 from collections.abc import Iterable
-from typing import Any, cast
+from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -49,9 +60,12 @@ __all__ = [
     "BUILTIN_PLUGINS",
     "DISABLE_ENV",
     "ENTRY_POINT_GROUP",
+    "PLUGINS_ENV",
     "AccordPluginManager",
     "get_plugin_manager",
+    "load_plugins",
     "notify",
+    "observed",
     "reset_plugin_manager",
 ]
 
@@ -61,12 +75,15 @@ logger = logging.getLogger("accord.plugins")
 ENTRY_POINT_GROUP = "accord"
 #: Environment variable: ``all``, or comma-separated entry-point names to keep out.
 DISABLE_ENV = "ACCORD_DISABLE_PLUGINS"
+#: Environment variable: comma-separated dotted module paths to register as plugins.
+PLUGINS_ENV = "ACCORD_PLUGINS"
 #: accord's own plugins, registered first (so asked last by provider hooks).
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "accord.core.hashes",
     "accord.core.lock.backends.memory",
     "accord.core.lock.backends.file",
     "accord.core.lock.backends.redis",
+    "accord.core.lock.backends.redis_sentinel",
     "accord.core.lock.backends.zookeeper",
     "accord.core.tpc.builtins",
 )
@@ -90,6 +107,11 @@ class AccordPluginManager(pluggy.PluginManager):
         self.failed_plugins: dict[str, BaseException] = {}
         #: Entry-point names kept out by ``ACCORD_DISABLE_PLUGINS``.
         self.disabled_plugins: set[str] = set()
+        #: The hooks that at least one registered plugin implements, kept up to
+        #: date by :meth:`register` and :meth:`unregister`: the hot paths ask
+        #: :func:`observed` before they measure anything for an observer.
+        self.observed: frozenset[str] = frozenset()
+        self.observers: dict[str, tuple[tuple[Any, tuple[str, ...], str], ...]] = {}
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -130,7 +152,24 @@ class AccordPluginManager(pluggy.PluginManager):
         except PluginError:
             self.unregister(plugin)
             raise
+        self._refresh_observed()
         return registered
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        """Unregister *plugin* (or the one registered as *name*); see pluggy."""
+        removed = super().unregister(plugin, name)
+        self._refresh_observed()
+        return removed
+
+    def _refresh_observed(self) -> None:
+        callers = {hook: caller.get_hookimpls() for hook, caller in vars(self.hook).items()}
+        # What notify() calls, newest plugin first, looked up once per registration.
+        self.observers = {
+            hook: tuple((i.function, tuple(i.argnames), i.plugin_name) for i in reversed(impls))
+            for hook, impls in callers.items()
+            if impls
+        }
+        self.observed = frozenset(self.observers)
 
     def _check_plugin_hooks(self, plugin: object, name: str) -> None:
         known = sorted(self.hook.__dict__)
@@ -206,7 +245,7 @@ def _build() -> AccordPluginManager:
             )
             continue
         try:
-            plugin = ep.load()
+            plugin = _instantiate(ep.load())
         except Exception as exc:
             manager.failed_plugins[ep.name] = exc
             warnings.warn(
@@ -217,6 +256,7 @@ def _build() -> AccordPluginManager:
             )
             continue
         manager.register(plugin, name=ep.name)
+    load_plugins(_split(os.environ.get(PLUGINS_ENV, "")), manager=manager, source=PLUGINS_ENV)
     for name in sorted((disabled or set()) - seen):
         warnings.warn(
             f"{DISABLE_ENV} names {name!r}, but no installed accord plugin has that name "
@@ -227,6 +267,55 @@ def _build() -> AccordPluginManager:
     return manager
 
 
+def _instantiate(loaded: object) -> object:
+    """The plugin a module stands for: what its ``make_plugin()`` returns, or the module."""
+    factory = getattr(loaded, "make_plugin", None) if isinstance(loaded, ModuleType) else None
+    return factory() if callable(factory) else loaded
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def load_plugins(
+    paths: Iterable[str],
+    *,
+    manager: AccordPluginManager | None = None,
+    source: str = 'ACCORD["PLUGINS"]',
+) -> list[str]:
+    """Register the plugin modules at dotted *paths*, each under its path; return the new ones.
+
+    A module is registered itself, or what its ``make_plugin()`` returns if
+    it defines one. A path already registered (by an earlier call, or by the
+    module's own ``install()``) is left as it is.
+
+    :raises PluginError: a path that is not a dotted module name, or a module
+        that cannot be imported; the message names *source* (where the path
+        was written) and the error.
+    """
+    manager = manager or get_plugin_manager()
+    added = []
+    for path in paths:
+        if not isinstance(path, str) or not _MODULE_RE.match(path):
+            raise PluginError(
+                f"{source} names {path!r}, which is not a module path; accepted: dotted "
+                "module paths such as 'accord.contrib.prometheus'."
+            )
+        if manager.has_plugin(path):
+            continue
+        try:
+            module = importlib.import_module(path)
+        except Exception as exc:
+            raise PluginError(
+                f"{source} names the plugin module {path!r}, which failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        manager.register(_instantiate(module), name=path)
+        added.append(path)
+    return added
+
+
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _lock = threading.Lock()
 _manager: AccordPluginManager | None = None
 
@@ -261,23 +350,34 @@ def reset_plugin_manager() -> None:
         _manager = None
 
 
+def observed(hook_name: str) -> bool:
+    """Whether any registered plugin implements the observer hook *hook_name*.
+
+    One set lookup once the manager is built: call it on a hot path before
+    measuring something only an observer needs (a latency, a hit count).
+    """
+    manager = _manager or get_plugin_manager()
+    return hook_name in manager.observed
+
+
 def notify(hook_name: str, **kwargs: Any) -> None:
     """Call the observer hook *hook_name* on every plugin, isolating failures.
 
     Each implementation gets the keyword arguments it names. One that raises
     is logged with its traceback (logger ``accord.plugins``) and the others
-    still run; the caller is never disturbed.
+    still run; the caller is never disturbed. Returns at once when no plugin
+    implements the hook.
     """
-    caller = cast(pluggy.HookCaller, getattr(get_plugin_manager().hook, hook_name))
-    impls = caller.get_hookimpls()
+    manager = _manager or get_plugin_manager()
+    impls = manager.observers.get(hook_name)
     if not impls:
         return
-    for impl in reversed(impls):
+    for function, argnames, plugin_name in impls:
         try:
-            impl.function(*[kwargs[arg] for arg in impl.argnames])
+            function(*[kwargs[arg] for arg in argnames])
         except Exception:
             logger.exception(
                 "accord plugin %r failed in %s; the event is not lost for other plugins",
-                impl.plugin_name,
+                plugin_name,
                 hook_name,
             )

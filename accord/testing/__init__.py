@@ -16,6 +16,12 @@ Everything here starts or checks a real service; nothing is faked.
   (a master, its replicas and three Sentinels, with ``kill_master()`` and
   ``wait_for_promotion()``) and :class:`~accord.testing.redis_ha.RedisClusterGroup`
   (three masters, three replicas), for tests of failover.
+- :mod:`accord.testing.zookeeper_ensemble`:
+  :class:`~accord.testing.zookeeper_ensemble.ZooKeeperEnsemble`, three
+  ZooKeeper servers in one ensemble, with ``leader()``, ``kill_leader()``,
+  ``kill_follower()``, ``wait_for_leader()`` and members to pause or restart.
+- :mod:`accord.testing.campaign`: client processes that take a lock while
+  faults hit its engine, and the history read into a report (Jepsen-style).
 - :mod:`accord.testing.brokers`: :func:`check_amqp` for a RabbitMQ broker.
 - :mod:`accord.testing.faults`: :class:`~accord.testing.faults.FaultProxy`, a
   TCP proxy that cuts a connection before a request or between request and
@@ -55,6 +61,8 @@ Environment variables (defaults in brackets):
                                        or in ``/usr/lib/postgresql/<version>/bin``]
 ``ACCORD_TEST_MYSQL_URL``              [``mysql://root@127.0.0.1:3306/``]
 ``ACCORD_TEST_AMQP_URL``               [``amqp://guest:guest@127.0.0.1:5672//``]
+``ACCORD_CAMPAIGN_SECONDS``            seconds per campaign scenario [12; 60 for the long run]
+``ACCORD_CAMPAIGN_REPORT``             a file to write the campaign's table to [unset]
 =====================================  ===========================================================
 
 This package never imports pytest, Django or Celery, except
@@ -73,6 +81,7 @@ from accord.testing.postgres import (
 )
 from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
 from accord.testing.servers import LOOPBACK, RedisServer, ServerProcess, ZooKeeperServer, free_port
+from accord.testing.zookeeper_ensemble import ZooKeeperEnsemble
 
 __all__ = [
     "LOOPBACK",
@@ -85,6 +94,7 @@ __all__ = [
     "SentinelGroup",
     "ServerProcess",
     "ServiceUnavailable",
+    "ZooKeeperEnsemble",
     "ZooKeeperServer",
     "check_amqp",
     "free_port",

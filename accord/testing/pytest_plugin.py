@@ -19,6 +19,8 @@ fixture                       scope     value
 ``redis_nodes``               function  ``redis_nodes(count=1, **kwargs) -> list[RedisServer]``,
                                         fresh servers, closed at teardown
 ``zookeeper_server``          function  :class:`ZooKeeperServer`, running, every znode removed
+``zookeeper_ensemble``        function  :class:`~accord.testing.ZooKeeperEnsemble`: 3 members,
+                                        all serving, every znode removed
 ``postgres_databases``        function  two :class:`ScratchDatabase`, empty, nothing prepared
 ``mysql_database``            function  one :class:`ScratchDatabase` (InnoDB, XA), empty
 ``amqp_broker_url``           session   a RabbitMQ URL that answered
@@ -44,7 +46,8 @@ from accord.testing.brokers import check_amqp
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
 from accord.testing.postgres import close_shared_postgres
 from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
-from accord.testing.servers import RedisServer, ZooKeeperServer
+from accord.testing.servers import ZOOKEEPER_SUPERUSER, RedisServer, ZooKeeperServer
+from accord.testing.zookeeper_ensemble import ZooKeeperEnsemble
 
 _Server = TypeVar("_Server", RedisServer, ZooKeeperServer)
 
@@ -150,7 +153,8 @@ def _remove_all_znodes(hosts: str) -> None:
         from kazoo.client import KazooClient
     except ImportError:  # nothing can have written znodes without a client
         return
-    client = KazooClient(hosts=hosts, timeout=5.0)
+    user, password = ZOOKEEPER_SUPERUSER  # removes znodes whatever their ACL
+    client = KazooClient(hosts=hosts, timeout=5.0, auth_data=[("digest", f"{user}:{password}")])
     client.start(timeout=10.0)
     try:
         for child in client.get_children("/"):
@@ -167,6 +171,31 @@ def zookeeper_server(zookeeper_session_server: ZooKeeperServer) -> ZooKeeperServ
     _revive(zookeeper_session_server)
     _remove_all_znodes(zookeeper_session_server.hosts)
     return zookeeper_session_server
+
+
+@pytest.fixture(scope="session")
+def zookeeper_ensemble_session() -> Iterator[ZooKeeperEnsemble]:
+    """One 3-member ZooKeeper ensemble for the whole session; prefer :func:`zookeeper_ensemble`."""
+    ensemble = ZooKeeperEnsemble()
+    try:
+        with services():
+            ensemble.start()
+        yield ensemble
+    finally:
+        ensemble.close()
+
+
+@pytest.fixture
+def zookeeper_ensemble(zookeeper_ensemble_session: ZooKeeperEnsemble) -> ZooKeeperEnsemble:
+    """The session's ensemble with every member back and serving, and every znode removed.
+
+    Tests may kill the leader or a follower, pause or restart members
+    (see :mod:`accord.testing.zookeeper_ensemble`); the next test gets them back.
+    """
+    with services():
+        zookeeper_ensemble_session.reset()
+    _remove_all_znodes(zookeeper_ensemble_session.hosts)
+    return zookeeper_ensemble_session
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,6 +12,8 @@ This module imports no test framework and no optional dependency.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import socket
@@ -21,7 +23,14 @@ from typing import Literal
 from accord.core.errors import ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess, free_port
 
-__all__ = ["LOOPBACK", "RedisServer", "ServerProcess", "ZooKeeperServer", "free_port"]
+__all__ = [
+    "LOOPBACK",
+    "ZOOKEEPER_SUPERUSER",
+    "RedisServer",
+    "ServerProcess",
+    "ZooKeeperServer",
+    "free_port",
+]
 
 
 class RedisServer(ServerProcess):
@@ -144,6 +153,10 @@ _PERSISTENCE: dict[str, tuple[str, ...]] = {
     "aof": ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
 }
 
+#: ``(user, password)`` of the superuser test ZooKeeper servers accept (digest auth): it may
+#: read and delete every znode, whatever its ACL. For tests only.
+ZOOKEEPER_SUPERUSER = ("accord-test-super", "accord-test-super")
+
 _DEBIAN_ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
 # The Debian jar's manifest lists its dependencies but no logging backend;
 # slf4j-simple sends ZooKeeper's log to stderr, i.e. into server.log.
@@ -209,11 +222,14 @@ class ZooKeeperServer(ServerProcess):
                 "ACCORD_TEST_ZOOKEEPER_CLASSPATH to the jars of a ZooKeeper download)",
             )
 
-    def prepare(self) -> None:
-        """Write ``zoo.cfg`` (standalone, loopback, no admin server) into :attr:`workdir`."""
+    #: the Java class that runs the server (an ensemble member uses ``QuorumPeerMain``)
+    main_class = "org.apache.zookeeper.server.ZooKeeperServerMain"
+
+    def config(self) -> dict[str, object]:
+        """The entries of ``zoo.cfg``: standalone, loopback, no admin server."""
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
-        config = {
+        return {
             "tickTime": self.tick_time,
             "minSessionTimeout": self.min_session_timeout,
             "maxSessionTimeout": self.max_session_timeout,
@@ -223,7 +239,10 @@ class ZooKeeperServer(ServerProcess):
             "admin.enableServer": "false",
             "4lw.commands.whitelist": "ruok,srvr,stat,mntr,cons,conf",
         }
-        text = "".join(f"{key}={value}\n" for key, value in config.items())
+
+    def prepare(self) -> None:
+        """Write ``zoo.cfg`` (:meth:`config`) into :attr:`workdir`."""
+        text = "".join(f"{key}={value}\n" for key, value in self.config().items())
         (self.workdir / "zoo.cfg").write_text(text)
 
     def wipe_data(self) -> None:
@@ -241,13 +260,24 @@ class ZooKeeperServer(ServerProcess):
         return [
             self.java,
             "-Xmx256m",
+            *self.java_options(),
             "-XX:TieredStopAtLevel=1",
             "-XX:+UseSerialGC",
             "-cp",
             os.pathsep.join(entries),
-            "org.apache.zookeeper.server.ZooKeeperServerMain",
+            self.main_class,
             str(self.workdir / "zoo.cfg"),
         ]
+
+    def java_options(self) -> list[str]:
+        """Extra ``java`` options (system properties) before the class name.
+
+        A ZooKeeper superuser (:data:`ZOOKEEPER_SUPERUSER`) is declared, so
+        fixtures can remove znodes that tests protected with ACLs.
+        """
+        user, password = ZOOKEEPER_SUPERUSER
+        digest = base64.b64encode(hashlib.sha1(f"{user}:{password}".encode()).digest()).decode()
+        return [f"-Dzookeeper.DigestAuthenticationProvider.superDigest={user}:{digest}"]
 
     def is_ready(self) -> bool:
         """True when the server serves requests (``srvr`` reports a mode, not just ``imok``)."""

@@ -16,6 +16,7 @@ module         part
 ``tasks``      2. ``@singleton_task`` on a real prefork worker
 ``orders``     3. ``tpc.atomic`` across two databases, a killed coordinator,
                recovery
+``metrics``    4. what the Prometheus plugin counted; the admin pages
 ``narrate``    printing: bars, progress, countdowns
 =============  ============================================================
 """

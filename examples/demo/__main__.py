@@ -46,6 +46,11 @@ def tour(stack: ExitStack, parts: Parts) -> None:
     from django.db import connections
 
     stack.callback(connections.close_all)  # before the scratch databases are dropped
+    from examples.demo import metrics
+
+    registry = metrics.install()  # before part 1: it counts the whole tour
+    if registry is None:
+        found.missing["prometheus_client"] = 'not installed: pip install "accord[prometheus]"'
 
     title = "RingCache: one Django cache over three Redis nodes, with failover"
     if parts.begin(1, title, found.missing, needs=["Redis"]):
@@ -67,12 +72,16 @@ def tour(stack: ExitStack, parts: Parts) -> None:
 
         orders.run([db.name for db in found.databases], RECOVERY_DELAY)
 
-    parts.begin(4, "Where to look next", found.missing, needs=[])
+    title = "Metrics: what accord.contrib.prometheus counted, and the admin pages"
+    if parts.begin(4, title, found.missing, needs=["prometheus_client"]):
+        metrics.run(registry)
+
+    parts.begin(5, "Where to look next", found.missing, needs=[])
     say("   docs/getting-started.rst   the two commands, and the shop project explained")
     say("   docs/cache.rst, docs/lock.rst, docs/celery.rst, docs/tpc.rst   one guide each")
     say("   docs/settings.rst, docs/checks.rst   every setting, every system check")
     say("   docs/plugins.rst           writing a plugin, like examples/shop/plugin.py")
-    say("   docs/operations.rst        failover, recovery, monitoring through hooks")
+    say("   docs/operations.rst        failover, recovery, metrics plugins, admin pages")
     say("   examples/shop/settings.py  the settings this tour ran with")
     say("   Build the docs with `make docs` (HTML in docs/_build/html).")
 

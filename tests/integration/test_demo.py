@@ -80,11 +80,13 @@ def test_demo_exits_0_within_three_minutes(
     assert seconds < 180
 
 
-def test_demo_ends_with_a_summary_of_all_four_parts(
+def test_demo_ends_with_a_summary_of_all_five_parts(
     demo_run: tuple[subprocess.CompletedProcess[str], float],
 ) -> None:
     last = demo_run[0].stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"Summary: 4 of 4 parts ran \(1 RingCache, .*, 4 .*\) in \d+ s\.", last)
+    assert re.fullmatch(
+        r"Summary: 5 of 5 parts ran \(1 RingCache, .*, 4 Metrics, 5 .*\) in \d+ s\.", last
+    )
     assert "SKIPPED" not in demo_run[0].stdout
 
 
@@ -121,6 +123,19 @@ def test_demo_recovery_makes_both_databases_agree_after_each_kill(
     assert "committed the branch on 'ledger'" in out
     assert "21 orders, 21 ledger entries (they agree)" in out
     assert "Both databases agree" in out
+
+
+def test_demo_prints_the_metrics_of_the_tour_and_how_to_open_the_admin(
+    demo_run: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
+    out = demo_run[0].stdout
+    assert re.search(
+        r"accord_cache_node_state_changes_total\{cache=default,node=\d+/0,state=ejected\} 1", out
+    )
+    assert re.search(
+        r"accord_tpc_in_doubt_resolved_total\{outcome=rolled back,database=ledger\} 1", out
+    )
+    assert "http://127.0.0.1:8000/admin/accord/operations/" in out
 
 
 def test_demo_stops_its_servers_and_drops_its_databases(
@@ -173,7 +188,7 @@ def test_a_part_that_cannot_run_is_named_in_the_summary_and_exits_1(
     result = subprocess.run(DEMO, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith("Summary: 3 of 4 parts ran in "), last
+    assert last.startswith("Summary: 4 of 5 parts ran in "), last
     assert "NOT RUN: part 3: PostgreSQL is not available: cannot connect to" in last
     assert "0 errors" in result.stdout  # the parts that can run still do
 

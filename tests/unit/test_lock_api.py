@@ -62,7 +62,8 @@ def test_url_and_backend_are_exclusive() -> None:
 
 
 def test_an_unknown_scheme_names_the_accepted_ones() -> None:
-    with pytest.raises(UnknownProviderError, match=r"'etcd'.*redis, rediss, unix, zookeeper"):
+    accepted = r"redis, rediss, unix, redis\+sentinel, rediss\+sentinel, zookeeper"
+    with pytest.raises(UnknownProviderError, match=rf"'etcd'.*{accepted}"):
         Lock("job", "etcd://localhost:2379")
 
 
@@ -73,7 +74,7 @@ def test_an_unknown_scheme_names_the_accepted_ones() -> None:
         ("", "non-empty string"),
         ("file://relative/dir", "file:///absolute"),
         ("file:///tmp/x?mode=1", "file:///absolute"),
-        ("zookeeper://", "zookeeper://host:2181"),
+        ("zookeeper://", r"zookeeper://\[user:password@\]host:2181"),
         ("zookeeper://h1:2181,h2/app", "every host with a port"),
         ("redis://localhost:notaport/0", "redis://"),
         ("memory://a?b", "memory://<namespace>"),
@@ -177,3 +178,45 @@ def test_a_failing_on_lost_callback_does_not_stop_the_others(
     time.sleep(0.3)
     assert calls
     assert "on_lost callback" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"min_replicas": -1}, r"min_replicas=-1 is invalid: expected a whole number >= 0"),
+        ({"min_replicas": 1.5}, r"min_replicas=1\.5 is invalid"),
+        ({"min_replicas": True}, r"min_replicas=True is invalid"),
+        ({"min_replicas": "one"}, r"min_replicas='one' is invalid"),
+        ({"replica_timeout": 0}, r"replica_timeout=0\.0 is invalid"),
+        (
+            {"min_replicas": 1, "replica_timeout": 5, "socket_timeout": 5},
+            r"replica_timeout=5\.0 is invalid: it must be below socket_timeout=5\.0",
+        ),
+    ],
+)
+def test_bad_replica_acknowledgement_options_are_refused(
+    options: dict[str, Any], expected: str
+) -> None:
+    pytest.importorskip("redis")
+    for url in ("redis://localhost:6379/0", "redis+sentinel://localhost:26379/mymaster/0"):
+        with pytest.raises(ConfigurationError, match=expected):
+            Lock("job", url, **options)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis+sentinel://localhost:26379", "names no Sentinel service"),
+        ("redis+sentinel://localhost:26379/m/0/extra", "is not /service"),
+        ("redis+sentinel://localhost:99999/m", "not a number between 1 and 65535"),
+        ("redis+sentinel://localhost:26379/m?socket_timeout=1", "query option 'socket_timeout'"),
+        ("redis+sentinel://:s3cret@localhost:26379/m/x", r":\*\*\*@.*the database 'x'"),
+    ],
+)
+def test_a_malformed_sentinel_lock_url_is_refused_with_the_accepted_form(
+    url: str, expected: str
+) -> None:
+    pytest.importorskip("redis")
+    with pytest.raises(ConfigurationError, match=expected) as info:
+        Lock("job", url)
+    assert "s3cret" not in str(info.value)

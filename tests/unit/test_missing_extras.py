@@ -52,6 +52,14 @@ CASES = {
         {"kazoo"},
         "from accord.core.lock import Lock\nLock('n', 'zookeeper://127.0.0.1:1').acquire(timeout=0)",
     ),
+    "opentelemetry": (
+        {"opentelemetry"},
+        "from accord.contrib import opentelemetry\nopentelemetry.install()",
+    ),
+    "prometheus": (
+        {"prometheus_client"},
+        "from accord.contrib import prometheus\nprometheus.install()",
+    ),
     "postgres": (
         {"psycopg", "psycopg2"},
         DJANGO.format(engine="postgresql")

@@ -86,6 +86,36 @@ def test_entry_point_plugin_is_registered_under_its_name(
     assert get_plugin_manager().has_plugin("metrics")
 
 
+def test_entry_point_module_with_make_plugin_registers_what_it_makes(
+    entry_points: list[importlib.metadata.EntryPoint], tmp_path: Path
+) -> None:
+    add_plugin_module(
+        entry_points,
+        tmp_path,
+        "made",
+        """
+        from accord import hookimpl
+
+        class Made:
+            @hookimpl
+            def accord_lock_acquired(self, name):
+                pass
+
+        def make_plugin():
+            return Made()
+        """,
+    )
+    entry_points.append(
+        importlib.metadata.EntryPoint(
+            name="otel", value="accord.contrib.opentelemetry", group="accord"
+        )
+    )
+    manager = get_plugin_manager()
+    assert type(manager.get_plugin("made")).__name__ == "Made"
+    assert type(manager.get_plugin("otel")).__name__ == "OpenTelemetryPlugin"
+    assert plugins.observed("accord_lock_acquired")
+
+
 def test_entry_point_that_fails_to_import_is_skipped_with_a_warning(
     entry_points: list[importlib.metadata.EntryPoint], tmp_path: Path
 ) -> None:

@@ -1,4 +1,4 @@
-"""accord's Django models: the two-phase-commit decision log.
+"""accord's Django models: the two-phase-commit decision log, and the operations pages' permission.
 
 Failure behaviour first: nothing here raises by itself; missing tables
 (the migrations not applied on the decision-log database) make
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["Decision", "DecisionLogState", "Sighting"]
+__all__ = ["Decision", "DecisionLogState", "Operations", "Sighting"]
 
 
 class Decision(models.Model):
@@ -68,3 +68,19 @@ class Sighting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.xid}: seen at {self.seen}"
+
+
+class Operations(models.Model):
+    """No table: the holder of the permission to see and use accord's admin operations pages.
+
+    Grant ``accord.operate`` (shown as "Can see and operate accord's
+    operations pages") to the staff who may; being staff is not enough.
+    """
+
+    class Meta:
+        managed = False
+        db_table = "accord_operations"  # never created; set so no connection is asked for it
+        default_permissions = ()
+        permissions = (("operate", "Can see and operate accord's operations pages"),)
+        verbose_name = "operations"
+        verbose_name_plural = "operations"

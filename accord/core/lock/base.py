@@ -44,7 +44,16 @@ __all__ = [
 ]
 
 #: The URL schemes accord serves itself (a plugin may add more).
-BUILTIN_SCHEMES = ("redis", "rediss", "unix", "zookeeper", "file", "memory")
+BUILTIN_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "zookeeper",
+    "file",
+    "memory",
+)
 
 
 @runtime_checkable
@@ -67,7 +76,10 @@ class LockBackend(Protocol):
     * ``watch_lease(name, owner, notify)``: the backend calls
       ``notify(reason)`` (quickly, it must not block) when it learns,
       between renewals, that the lease is lost or in doubt (ZooKeeper's
-      connection states);
+      connection states); a backend with ``reports_doubt = True`` also
+      takes ``in_doubt=`` and calls ``in_doubt(reason)`` when the lease
+      may or may not run (the holder must not act), ``in_doubt(None)``
+      once it surely runs again;
     * ``acquire_async``, ``release_async``, ``is_locked_async``: asyncio
       versions that block no thread (Redis).
     """

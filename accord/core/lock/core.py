@@ -168,10 +168,15 @@ class LockCore:
         job = self._job
         return job.lost if job is not None and self._owner is not None else None
 
+    def _doubt(self) -> str | None:
+        """Why the current lease is in doubt (ZooKeeper SUSPENDED, ``suspended="wait"``)."""
+        job = self._job
+        return job.doubt if job is not None and self._owner is not None else None
+
     @property
     def held(self) -> bool:
-        """True while this object holds the lock and has not lost it."""
-        return self._owner is not None and self._why_lost() is None
+        """True while this object holds the lock, has not lost it, and it is not in doubt."""
+        return self._owner is not None and self._why_lost() is None and self._doubt() is None
 
     @property
     def lost(self) -> bool:
@@ -193,6 +198,12 @@ class LockCore:
             raise LockLost(f"lock {self.name!r} (token {self._token}) was lost: {reason}")
         if self._owner is None:
             raise NotOwned(f"lock {self.name!r} is not held by this Lock object.")
+        doubt = self._doubt()
+        if doubt is not None:
+            raise LockLost(
+                f"lock {self.name!r} (token {self._token}) is in doubt: {doubt}. Do not act "
+                "on it now; it is held again if the connection comes back before the lease ends."
+            )
 
     def on_lost(self, callback: LostCallback) -> LostCallback:
         """Add ``callback(lock, reason)`` to run when the lease is lost; returns it (a decorator).
@@ -204,7 +215,15 @@ class LockCore:
         return callback
 
     def __repr__(self) -> str:
-        state = "lost" if self.lost else "held" if self.held else "free"
+        state = (
+            "lost"
+            if self.lost
+            else "held"
+            if self.held
+            else "in doubt"
+            if self._doubt() is not None
+            else "free"
+        )
         return f"<Lock {self.name!r} on {self.backend.url} {state} token={self._token}>"
 
     # -- the steps of acquire and release, shared with AsyncLock ---------------------------
@@ -225,9 +244,12 @@ class LockCore:
         return _new_owner(), timeout
 
     def _acquired(self, owner: str, token: int | None, started: float) -> bool:
-        if token is None:
-            return False
         now = time.monotonic()
+        if token is None:
+            notify(
+                "accord_lock_not_acquired", name=self.name, url=self.backend.url, wait=now - started
+            )
+            return False
         with self._state:
             self._owner, self._token, self._acquired_at = owner, token, now
             self._lost_reason = None
@@ -348,7 +370,12 @@ class LockCore:
         if self._job is not job:
             job.cancel()
             return
-        if self._watch is not None:  # the server tells of a loss between renewals (ZooKeeper)
+        if self._watch is None:
+            return
+        # The server tells of a loss between renewals (ZooKeeper), and maybe of doubt.
+        if getattr(self.backend, "reports_doubt", False):
+            self._watch(self.name, owner, job.lose, in_doubt=job.set_doubt)
+        else:
             self._watch(self.name, owner, job.lose)
 
     def _mark_lost(self, owner: str, reason: str, *, release: bool = False) -> None:

@@ -262,7 +262,7 @@ class Upkeep(Job):
     lease lost, even if no renewal has run since (the process was paused).
     """
 
-    __slots__ = ("_expired", "_lost", "_on_lost", "valid_until")
+    __slots__ = ("_doubt", "_expired", "_lost", "_on_lost", "valid_until")
 
     def __init__(
         self, valid_until: float, on_lost: Callable[[str], object], expired: str = _UNCONFIRMED
@@ -272,6 +272,20 @@ class Upkeep(Job):
         self._on_lost = on_lost
         self._expired = expired
         self._lost: str | None = None
+        self._doubt: str | None = None
+
+    @property
+    def doubt(self) -> str | None:
+        """Why the lease is in doubt right now (it may or may not run), or None.
+
+        Set and cleared by a backend that reports doubt (ZooKeeper's SUSPENDED
+        with ``suspended="wait"``); a holder must not act while it is set.
+        """
+        return self._doubt
+
+    def set_doubt(self, reason: str | None) -> None:
+        """Record that the lease is in doubt (*reason*), or no longer (None). Never raises."""
+        self._doubt = reason
 
     @property
     def lost(self) -> str | None:

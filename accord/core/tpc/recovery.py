@@ -193,6 +193,13 @@ def recover(
             horizon = cutoff + min(retention / 10, 600.0)  # allowance for clock skew
             scanned = found.scanned - set(found.unreachable)
             report.purged = log.purge(cutoff, horizon, keep=found.ours, scanned=scanned)
+        notify(
+            "accord_tpc_recovery_ran",
+            branches=len(report.resolutions),
+            oldest_age=max((r.age for r in report.resolutions), default=0.0),
+            unresolved=len(report.unresolved),
+            dry_run=dry_run,
+        )
         return report
 
 

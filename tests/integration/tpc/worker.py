@@ -79,10 +79,12 @@ def main() -> None:
         stop_at(CONFIG["pause_at"], signal.SIGSTOP)
     import scenarios
     import scenarios_faults
+    import scenarios_metrics
     import scenarios_ops
 
     name, kwargs = sys.argv[1], json.loads(sys.argv[2] if len(sys.argv) > 2 else "{}")
-    module = next(m for m in (scenarios, scenarios_ops, scenarios_faults) if hasattr(m, name))
+    modules = (scenarios, scenarios_ops, scenarios_faults, scenarios_metrics)
+    module = next(m for m in modules if hasattr(m, name))
     result = getattr(module, name)(**kwargs)
     print("RESULT " + json.dumps(result), flush=True)
 

@@ -23,6 +23,7 @@ from accord.contrib.django.cache.keys import stand_in_key
 from accord.contrib.django.cache.plan import Call, Command, Route
 from accord.contrib.django.cache.router import Router
 from accord.contrib.django.cache.scripts import GUARD_SCRIPT, INCR_SCRIPT
+from accord.core.plugins import notify
 
 __all__ = ["Calls", "set_commands"]
 
@@ -60,6 +61,9 @@ class Calls:
         self, node: str, exc: BaseException, written: Iterable[str] = (), reads: int = 0
     ) -> None:
         if self.raise_errors:
+            notify(
+                "accord_node_failed", source=self.router.source, node=node, error=exc, failures=0
+            )
             raise exc
         self.router.failed(node, exc, written=written, reads=reads)
 

@@ -25,8 +25,9 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 from accord.contrib.django.cache.config import CacheConfig
-from accord.contrib.django.cache.locations import SENTINEL_QUERY_OPTIONS, NodeConfig
+from accord.contrib.django.cache.locations import NodeConfig
 from accord.core.optional import import_optional
+from accord.core.redis_url import split_sentinel_options
 
 __all__ = [
     "AsyncNodes",
@@ -119,16 +120,7 @@ def _option(value: Any) -> Any:
 
 def _split_sentinel_options(node: NodeConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """(options for the Sentinels, options for the data nodes)."""
-    data = {k: v for k, v in node.options.items() if k not in SENTINEL_QUERY_OPTIONS}
-    sentinel = {k: v for k, v in data.items() if k.startswith(("socket_", "ssl"))}
-    for name in SENTINEL_QUERY_OPTIONS:
-        if name in node.options:
-            sentinel[name.removeprefix("sentinel_")] = node.options[name]
-    if node.tls:
-        data["ssl"] = True
-        sentinel.setdefault("ssl", True)
-    data["db"] = node.db
-    return sentinel, data
+    return split_sentinel_options(node.options, tls=node.tls, db=node.db)
 
 
 def _cluster_options(node: NodeConfig) -> dict[str, Any]:

@@ -9,6 +9,8 @@ __all__ = ["JOURNAL_LIMIT", "NodeHealth"]
 
 #: Recent writes remembered per group for ``replication_window``; beyond it a failover wipes.
 JOURNAL_LIMIT = 10_000
+#: Ejections and readmissions remembered per node, for the admin page.
+EVENT_LIMIT = 20
 
 
 class NodeHealth:
@@ -40,6 +42,10 @@ class NodeHealth:
         self.missed_reads = 0
         self.dropped_writes = 0
         self.ejections = 0
+        #: Wall-clock time the node went out (for people; the router uses out_since).
+        self.out_since_wall = 0.0
+        #: Recent ``(wall-clock time, "ejected" or "readmitted", detail)``, oldest first.
+        self.events: deque[tuple[float, str, str]] = deque(maxlen=EVENT_LIMIT)
 
     def refresh(self) -> None:
         self.ok = not (self.failures or self.out or self.pending or self.wipe_needed)
@@ -55,4 +61,6 @@ class NodeHealth:
             "ejections": self.ejections,
             "pending_keys": len(self.pending),
             "last_error": type(self.last_error).__name__ if self.last_error else None,
+            "out_since": self.out_since_wall if self.out else None,
+            "events": list(self.events),
         }

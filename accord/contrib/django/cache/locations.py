@@ -27,13 +27,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from accord.contrib.django.cache.errors import RingCacheConfigError
 from accord.contrib.django.cache.options import unknown_option
+from accord.core.redis_url import (
+    CLUSTER_SCHEMES,
+    SENTINEL_QUERY_OPTIONS,
+    SENTINEL_SCHEMES,
+    parse_database,
+    parse_multi_host_url,
+)
 from accord.core.urls import redact
 
-__all__ = ["LOCATION_FORMS", "NodeConfig", "parse_location"]
+__all__ = ["LOCATION_FORMS", "SENTINEL_QUERY_OPTIONS", "NodeConfig", "parse_location"]
 
 LOCATION_FORMS = (
     "a list of URLs (or one string of them separated by ';' or ','), or dicts "
@@ -44,10 +51,8 @@ LOCATION_FORMS = (
     "'redis+cluster://h1:6379,h2:6379' (alone in LOCATION), and may end in '?weight=2'"
 )
 _PLAIN = ("redis", "rediss", "unix")
-_SENTINEL = ("redis+sentinel", "rediss+sentinel")
-_CLUSTER = ("redis+cluster", "rediss+cluster")
-#: Query options of a Sentinel URL meant for the Sentinels, not the data nodes.
-SENTINEL_QUERY_OPTIONS = ("sentinel_username", "sentinel_password")
+_SENTINEL = SENTINEL_SCHEMES
+_CLUSTER = CLUSTER_SCHEMES
 _NODE_KEYS = ("url", "weight", "name")
 
 
@@ -235,12 +240,7 @@ def _query(query: str) -> dict[str, Any]:
     return dict(parse_qsl(query, keep_blank_values=True))
 
 
-def _db(value: str, where: str) -> int:
-    if value == "":
-        return 0
-    if not value.isdigit():
-        raise ValueError(f"the database {value!r} in its {where} is not a number")
-    return int(value)
+_db = parse_database
 
 
 def _plain(url: str, scheme: str) -> NodeConfig:
@@ -269,52 +269,18 @@ def _plain(url: str, scheme: str) -> NodeConfig:
 
 
 def _multi_host(url: str, scheme: str) -> NodeConfig:
-    rest = url.split("://", 1)[1]
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hostlist = netloc.rpartition("@")
-    if not at:
-        hostlist = netloc
-    sentinel = scheme in _SENTINEL
-    default_port = 26379 if sentinel else 6379
-    hosts = tuple(_host(h.strip(), default_port) for h in hostlist.split(",") if h.strip())
-    if not hosts:
-        raise ValueError("it names no host")
-    options = _query(query)
-    tls = scheme.startswith("rediss")
-    if userinfo:
-        user, colon, password = userinfo.partition(":")
-        if user:
-            options.setdefault("username", unquote(user))
-        if colon:
-            options.setdefault("password", unquote(password))
-    segments = [s for s in path.split("/") if s]
-    if sentinel:
-        if not segments:
-            raise ValueError("it names no Sentinel service (write .../mymaster/0)")
-        if len(segments) > 2:
-            raise ValueError(f"its path {path!r} is not /service[/db]")
-        service = unquote(segments[0])
-        db = _db(options.pop("db", None) or (segments[1] if len(segments) > 1 else ""), "path")
-        name = f"redis+sentinel://{service}/{db}"
-        return NodeConfig(
-            name, "sentinel", url, 1, options, hosts=hosts, service=service, db=db, tls=tls
-        )
-    if segments and segments != ["0"]:
-        raise ValueError(f"a Redis Cluster has only database 0, not {path!r}")
-    name = "redis+cluster://" + ",".join(f"{h}:{p}" for h, p in hosts)
-    return NodeConfig(name, "cluster", url, 1, options, hosts=hosts, tls=tls)
-
-
-def _host(text: str, default_port: int) -> tuple[str, int]:
-    host, colon, port = (
-        text.rpartition(":") if text.count(":") == 1 or text.startswith("[") else (text, "", "")
+    parsed = parse_multi_host_url(url)
+    return NodeConfig(
+        parsed.name,
+        parsed.kind,
+        url,
+        1,
+        parsed.options,
+        hosts=parsed.hosts,
+        service=parsed.service,
+        db=parsed.db,
+        tls=parsed.tls,
     )
-    if not colon:
-        return (text.strip("[]"), default_port)
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"the port {port!r} of {host!r} is not a number between 1 and 65535")
-    return (host.strip("[]"), int(port))
 
 
 def check_weight(spot: str, weight: object, max_weight: float) -> float:

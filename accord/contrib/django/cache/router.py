@@ -199,9 +199,23 @@ class Router:
                 if health.failures >= self.options.failure_threshold:
                     ejected = True
                     self._go_out(health, now)
+                    health.events.append(
+                        (
+                            time.time(),
+                            "ejected",
+                            f"{health.failures} failures, {type(error).__name__}",
+                        )
+                    )
             health.refresh()
             failures = health.failures
         self._refresh_all()
+        notify(
+            "accord_node_failed",
+            source=self.source,
+            node=node,
+            error=error,
+            failures=failures if not health.out or ejected else 0,
+        )
         if ejected:
             retry = health.retry_at - now
             logger.warning(
@@ -243,6 +257,7 @@ class Router:
         health.out = True
         health.ejections += 1
         health.out_since = now
+        health.out_since_wall = time.time()
         if health.group:
             health.retry_at = now + self.options.group_retry_after
         else:
@@ -354,6 +369,8 @@ class Router:
             health.epochs = {}
             health.last_success = now
             health.probing = False
+            if was_out:
+                health.events.append((time.time(), "readmitted", f"out {downtime:.1f} s"))
             health.refresh()
         self._refresh_all()
         if was_out:

@@ -23,14 +23,24 @@ Failure behaviour first:
   lock can be granted twice, and only fencing then protects the resource.
 * A failed acquire holds nothing: what its script may have done is undone
   on the way out (or ends with the ``ttl``, if the server is unreachable).
+* With ``min_replicas=N`` an acquire is granted, and a renewal confirmed,
+  only once ``N`` replicas acknowledged it (``WAIT N``, at most
+  ``replica_timeout`` seconds). Otherwise the acquire is undone and raises
+  ``LockBackendError``, and the renewal counts as failed (retried while
+  the lease runs, then lost). A replica promoted after such an
+  acknowledgement has the lock. Without it (the default, 0), a failover
+  can lose a lock taken just before and grant it to a second holder.
 
 Waiting is a queue, not polling. A waiter that finds the lock taken joins a
 sorted set (arrival order) and blocks in ``BLPOP`` on a list of its own. The
 releasing script hands the lock to the first live waiter (sets it as holder,
 with the ttl it asked for, and pushes its new token to its list), so the
 waiter holds the lock the moment ``BLPOP`` returns: a hand-over costs one
-round trip, newcomers queue behind waiters instead of barging in, and
-waiters are served first come, first served. Waiters refresh a liveness score
+round trip (two when ``BLPOP`` answered more than ``ttl / 3`` after it was
+sent: the lease is then confirmed with a renewal, because a waiter paused
+while its answer waited may see a lease that already ran out), newcomers
+queue behind waiters instead of barging in, and waiters are served first
+come, first served. Waiters refresh a liveness score
 at least every ``waiter_lease / 2`` seconds (and within ``socket_timeout``);
 one that died is dropped from the queue after ``waiter_lease``. One that dies
 in the instant it is handed the lock never takes it: the next waiters take
@@ -50,14 +60,15 @@ from typing import Any
 
 from accord.core.errors import ConfigurationError, LockBackendError
 from accord.core.hookspecs import hookimpl
+from accord.core.lock import renewer
 from accord.core.lock.backends import redis_scripts as lua
 from accord.core.lock.backends.redis_scripts import holder_key
 from accord.core.lock.base import option, redact
 from accord.core.optional import import_optional
 
-__all__ = ["RedisBackend", "accord_lock_backend", "holder_key"]
+__all__ = ["RedisBackend", "accord_lock_backend", "backend_settings", "holder_key"]
 
-_OPTIONS = {"socket_timeout", "connect_timeout", "waiter_lease"}
+_OPTIONS = {"socket_timeout", "connect_timeout", "waiter_lease", "min_replicas", "replica_timeout"}
 _SCRIPTS = {
     "acquire": lua.ACQUIRE,
     "release": lua.RELEASE,
@@ -80,8 +91,12 @@ class RedisBackend:
         socket_timeout: float = 5.0,
         connect_timeout: float = 2.0,
         waiter_lease: float = 2.0,
+        min_replicas: int = 0,
+        replica_timeout: float = 1.0,
     ) -> None:
         redis = import_optional("redis", extra="redis", purpose="Redis locks")
+        self.min_replicas = min_replicas
+        self.replica_timeout = replica_timeout
         self.url = redact(url)
         self._raw_url = url
         self._socket_timeout = socket_timeout
@@ -94,13 +109,17 @@ class RedisBackend:
         self._waiting = (b"%d" % self._alive_ms, b"%d" % self._claim_ms)  # encoded once
         self._releasing = (b"%d" % self._claim_ms,)
         self._error: type[Exception] = redis.RedisError
-        self.client: Any = redis.Redis.from_url(url, **self._client_options(redis))
+        self.client: Any = self._connect(redis)
         self.scripts: dict[str, Any] = {
             name: self.client.register_script(text) for name, text in _SCRIPTS.items()
         }
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, ...]] = (
             weakref.WeakKeyDictionary()
         )
+
+    def _connect(self, redis: Any) -> Any:
+        """A client of *redis* (``redis`` or ``redis.asyncio``) for this backend's server."""
+        return redis.Redis.from_url(self._raw_url, **self._client_options(redis))
 
     def _client_options(self, redis: Any) -> dict[str, Any]:
         from redis.backoff import NoBackoff
@@ -157,22 +176,72 @@ class RedisBackend:
             while True:
                 found = acquire(keys=k, args=args)
                 if found[0]:
-                    return int(found[1])
+                    return self._replicated(name, owner, ttl, int(found[1]))
                 if timeout == 0:
                     return None
                 block = self._block(int(found[1]), int(found[2]), deadline)
                 if block is None:
                     self.scripts["cancel"](keys=k, args=[owner, self._claim_ms])
                     return None
+                sent = time.monotonic()
                 handed = self.client.blpop([f"{k[0]}:wake:{owner}"], timeout=block)
                 if handed is not None:  # the releaser handed the lock over to us
-                    return int(handed[1])
+                    if self._stale_hand_over(sent, ttl) and not self.renew(name, owner, ttl):
+                        continue  # its lease ran out before we saw it: queue again
+                    return self._replicated(name, owner, ttl, int(handed[1]))
         except BaseException as exc:  # incl. KeyboardInterrupt in BLPOP: hold nothing
             with contextlib.suppress(self._error):
                 self.scripts["cancel"](keys=k, args=[owner, self._claim_ms])
             if isinstance(exc, self._error):
                 raise self._fail(f"acquire lock {name!r}", exc) from exc
             raise
+
+    @staticmethod
+    def _stale_hand_over(sent: float, ttl: float) -> bool:
+        """Whether a hand-over may be older than the holder assumes a new lease is.
+
+        The lease of a handed-over lock starts when the releaser hands it, at
+        some time after BLPOP was sent. A holder counts its lease from at most
+        one renewal interval ago (see :class:`~accord.core.lock.Lock`); a
+        BLPOP answered later than that (a long wait, or this process paused
+        while the answer waited in its socket) is confirmed with a renewal
+        first: a lease that ran out meanwhile may be someone else's by now.
+        """
+        return time.monotonic() - sent > ttl * renewer.RENEW_FRACTION
+
+    def _renew_and_wait(self, name: str, owner: str, ttl: float) -> tuple[bool, int]:
+        """Renew, then ``WAIT`` on the same connection: (still held, replicas that have it).
+
+        The renewal is a write after every earlier write to the lock (the
+        acquire, a hand-over), so a replica that acknowledged it has them all.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        self.scripts["renew"](keys=[holder_key(name)], args=[owner, int(ttl * 1000)], client=pipe)
+        pipe.execute_command("WAIT", self.min_replicas, int(self.replica_timeout * 1000))
+        renewed, acks = pipe.execute()
+        return bool(renewed), int(acks)
+
+    def _unacknowledged(self, what: str, name: str, acks: int) -> LockBackendError:
+        return LockBackendError(
+            f"Redis at {self.url}: the {what} of lock {name!r} was acknowledged by {acks} "
+            f"replica(s) within {self.replica_timeout} s, and min_replicas={self.min_replicas} "
+            "asks for more; a failover could lose it"
+        )
+
+    def _replicated(self, name: str, owner: str, ttl: float, token: int) -> int:
+        """*token* once ``min_replicas`` replicas have the lock; else undo it and raise."""
+        if not self.min_replicas:
+            return token
+        renewed, acks = self._renew_and_wait(name, owner, ttl)
+        if renewed and acks >= self.min_replicas:
+            return token
+        with contextlib.suppress(self._error):
+            self.release(name, owner)
+        if not renewed:
+            raise LockBackendError(
+                f"Redis at {self.url}: lock {name!r} was lost before a replica acknowledged it"
+            )
+        raise self._unacknowledged("acquire", name, acks)
 
     def release(self, name: str, owner: str) -> bool:
         """Delete the holder key if *owner* holds it and hand the lock to the first waiter."""
@@ -184,8 +253,17 @@ class RedisBackend:
             raise self._fail(f"release lock {name!r}", exc) from exc
 
     def renew(self, name: str, owner: str, ttl: float) -> bool:
-        """Reset the holder key's expiry to *ttl* if *owner* still holds it."""
+        """Reset the holder key's expiry to *ttl* if *owner* still holds it.
+
+        With ``min_replicas``, raises LockBackendError unless that many replicas
+        acknowledged the renewal.
+        """
         try:
+            if self.min_replicas:
+                renewed, acks = self._renew_and_wait(name, owner, ttl)
+                if renewed and acks < self.min_replicas:
+                    raise self._unacknowledged("renewal", name, acks)
+                return renewed
             return bool(
                 self.scripts["renew"](keys=[holder_key(name)], args=[owner, int(ttl * 1000)])
             )
@@ -236,7 +314,7 @@ class RedisBackend:
         found = self._by_loop.get(loop)
         if found is None:
             aioredis = import_optional("redis.asyncio", extra="redis", purpose="Redis locks")
-            client = aioredis.Redis.from_url(self._raw_url, **self._client_options(aioredis))
+            client = self._connect(aioredis)
             scripts = {name: client.register_script(text) for name, text in _SCRIPTS.items()}
             found = self._by_loop[loop] = (client, scripts)
         return found
@@ -254,16 +332,21 @@ class RedisBackend:
             while True:
                 found = await scripts["acquire"](keys=k, args=args)
                 if found[0]:
-                    return int(found[1])
+                    return await self._replicated_async(name, owner, ttl, int(found[1]))
                 if timeout == 0:
                     return None
                 block = self._block(int(found[1]), int(found[2]), deadline)
                 if block is None:
                     await scripts["cancel"](keys=k, args=[owner, self._claim_ms])
                     return None
+                sent = time.monotonic()
                 handed = await client.blpop([wake], timeout=block)
                 if handed is not None:
-                    return int(handed[1])
+                    if self._stale_hand_over(sent, ttl) and not await scripts["renew"](
+                        keys=k, args=[owner, int(ttl * 1000)]
+                    ):
+                        continue  # its lease ran out before we saw it: queue again
+                    return await self._replicated_async(name, owner, ttl, int(handed[1]))
         except BaseException as exc:  # cancelled, or a Redis error: leave the queue, hold nothing
             with contextlib.suppress(self._error, asyncio.TimeoutError):
                 await asyncio.wait_for(
@@ -273,6 +356,11 @@ class RedisBackend:
             if isinstance(exc, self._error):
                 raise self._fail(f"acquire lock {name!r}", exc) from exc
             raise
+
+    async def _replicated_async(self, name: str, owner: str, ttl: float, token: int) -> int:
+        if not self.min_replicas:
+            return token
+        return await asyncio.to_thread(self._replicated, name, owner, ttl, token)
 
     async def release_async(self, name: str, owner: str) -> bool:
         """:meth:`release` for asyncio."""
@@ -308,6 +396,46 @@ def _check_database(url: str) -> None:
             )
 
 
+def backend_settings(options: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The keyword arguments of :class:`RedisBackend` from lock *options*, checked.
+
+    ConfigurationError names a bad or unknown option (*kind*: ``Redis``,
+    ``Redis Sentinel``) and what is accepted.
+    """
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ConfigurationError(
+            f"{kind} locks do not take the options {sorted(unknown)}; "
+            f"accepted: {', '.join(sorted(_OPTIONS))}."
+        )
+    settings: dict[str, Any] = {
+        name: option(options, name, float, default, positive=True)
+        for name, default in (
+            ("socket_timeout", 5.0),
+            ("connect_timeout", 2.0),
+            ("waiter_lease", 2.0),
+            ("replica_timeout", 1.0),
+        )
+    }
+    replicas = options.get("min_replicas", 0)
+    if isinstance(replicas, str) and replicas.strip().isdigit():
+        replicas = int(replicas)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise ConfigurationError(
+            f"lock backend option min_replicas={replicas!r} is invalid: expected a whole "
+            "number >= 0 of replicas that must acknowledge each acquire and renewal "
+            "(0: do not wait for replicas)."
+        )
+    settings["min_replicas"] = replicas
+    if replicas and settings["replica_timeout"] >= settings["socket_timeout"]:
+        raise ConfigurationError(
+            f"lock backend option replica_timeout={settings['replica_timeout']!r} is invalid: "
+            f"it must be below socket_timeout={settings['socket_timeout']!r}, which would "
+            "otherwise cut the replicas' acknowledgement short."
+        )
+    return settings
+
+
 @hookimpl
 def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> RedisBackend | None:
     """Serve ``redis://``, ``rediss://`` and ``unix://`` URLs (redis-py's URL forms).
@@ -315,26 +443,16 @@ def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> Re
     Options: ``socket_timeout`` (s, default 5), ``connect_timeout`` (s,
     default 2), ``waiter_lease`` (s, default 2: a waiter that died leaves the
     queue after it; one that died as the lock was handed to it costs the
-    others an eighth of it). Waiters look at the queue at least every half
+    others an eighth of it), ``min_replicas`` (default 0: how many replicas
+    must acknowledge each acquire and renewal, with ``WAIT``) and
+    ``replica_timeout`` (s, default 1: how long to wait for them; below
+    ``socket_timeout``). Waiters look at the queue at least every half
     ``waiter_lease`` and half ``socket_timeout``, so no choice of the two
     makes a wait fail.
     """
     if scheme not in ("redis", "rediss", "unix"):
         return None
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise ConfigurationError(
-            f"Redis locks do not take the options {sorted(unknown)}; "
-            f"accepted: {', '.join(sorted(_OPTIONS))}."
-        )
-    settings = {
-        name: option(options, name, float, default, positive=True)
-        for name, default in (
-            ("socket_timeout", 5.0),
-            ("connect_timeout", 2.0),
-            ("waiter_lease", 2.0),
-        )
-    }
+    settings = backend_settings(options, "Redis")
     _check_database(url)
     try:
         return RedisBackend(url, **settings)

@@ -1,9 +1,10 @@
-"""``zookeeper://host:port[,host:port...][/chroot]``: locks on a ZooKeeper ensemble.
+"""``zookeeper://[user:password@]host:port[,host:port...][/chroot]``: locks on a ZooKeeper ensemble.
 
 Failure behaviour first:
 
 * An ensemble that cannot be reached within ``connect_timeout`` (or the
-  acquire timeout, if shorter) raises
+  acquire timeout, if shorter and not 0: a try-once acquire still waits for
+  its first connection) raises
   :class:`~accord.core.errors.LockBackendError` with kazoo's error chained;
   so does any request that fails, or gets no answer within the acquire's
   remaining time (at least 0.25 s) and ``connect_timeout`` (kazoo would
@@ -17,7 +18,16 @@ Failure behaviour first:
   lock of the session lost at once, with the reason ``"ZooKeeper connection
   SUSPENDED: ..."``; **LOST** (the session expired: the nodes are gone)
   with ``"ZooKeeper session LOST: ..."``. A lost lock's node is then deleted
-  as soon as the connection is back, so it blocks no one.
+  as soon as the connection is back, so it blocks no one. With the option
+  ``suspended="wait"``, SUSPENDED only puts the lock **in doubt** (``held``
+  is False, ``ensure_held()`` raises) until the connection comes back: the
+  lock is then held again if the session survived (a leader election, a
+  member that died), and lost if it did not, or if no renewal was confirmed
+  for ``ttl`` seconds meanwhile.
+* Credentials in the URL are used: digest authentication, and every node
+  the backend creates gets an ACL for that user alone, so no one else can
+  delete a holder's node or queue under its lock. Without them the nodes
+  are open to anyone who can reach ZooKeeper (``world:anyone``).
 * A connection lost between a request and its answer is recovered: a create
   is found again by a unique part of its node name (never left behind to
   block the queue), a delete is sent again after the reconnect (its node is
@@ -56,15 +66,18 @@ from accord.core.lock import renewer
 from accord.core.lock.backends.zookeeper_session import (
     PARENT_IDLE,
     SUSPENDED,
+    Doubt,
     ZooKeeperSession,
 )
 from accord.core.lock.base import option, redact
+from accord.core.zookeeper_url import parse_zookeeper_url
 
 __all__ = ["PARENT_IDLE", "ZooKeeperBackend", "accord_lock_backend"]
 
 _ROOT = "/accord/locks"
 _PREFIX = "lock-"
-_OPTIONS = {"session_timeout", "connect_timeout"}
+_OPTIONS = {"session_timeout", "connect_timeout", "suspended"}
+_SUSPENDED_POLICIES = ("lose", "wait")
 _RECHECK = 2.0  # seconds between looks at the queue while a watch has not fired
 _POLL = 0.05  # seconds between looks at a waiter's cancel event
 
@@ -101,22 +114,47 @@ class ZooKeeperBackend(ZooKeeperSession):
     cancellable = True
 
     def __init__(
-        self, hosts: str, *, url: str, session_timeout: float = 10.0, connect_timeout: float = 5.0
+        self,
+        hosts: str,
+        *,
+        url: str,
+        session_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        suspended: str = "lose",
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            hosts, url=url, session_timeout=session_timeout, connect_timeout=connect_timeout
+            hosts,
+            url=url,
+            session_timeout=session_timeout,
+            connect_timeout=connect_timeout,
+            suspended=suspended,
+            client_options=client_options,
         )
         # (name, owner) -> (node path, session id, token) of the locks this process holds
         self._held: dict[tuple[str, str], tuple[str, int, int]] = {}
 
-    def watch_lease(self, name: str, owner: str, notify: Callable[[str], object]) -> None:
+    def watch_lease(
+        self,
+        name: str,
+        owner: str,
+        notify: Callable[[str], object],
+        *,
+        in_doubt: Doubt | None = None,
+    ) -> None:
         """Call ``notify(reason)`` (on kazoo's thread; it must not block) when the
-        connection of *owner*'s lock on *name* is SUSPENDED or its session LOST."""
+        connection of *owner*'s lock on *name* is SUSPENDED or its session LOST.
+
+        With ``suspended="wait"`` and *in_doubt* given, SUSPENDED calls
+        ``in_doubt(reason)`` instead, and the reconnection ``in_doubt(None)``.
+        """
+        if not self.reports_doubt:
+            in_doubt = None
         with self._mutex:
             if (name, owner) in self._held:
-                self._watchers[name, owner] = notify
+                self._watchers[name, owner] = (notify, in_doubt)
         if not self._connected.is_set() and self._started:
-            notify(SUSPENDED)
+            (in_doubt or notify)(SUSPENDED)
 
     @staticmethod
     def base(name: str) -> str:
@@ -521,10 +559,16 @@ class ZooKeeperBackend(ZooKeeperSession):
 def accord_lock_backend(
     scheme: str, url: str, options: Mapping[str, Any]
 ) -> ZooKeeperBackend | None:
-    """Serve ``zookeeper://host:port[,host:port...][/chroot]``.
+    """Serve ``zookeeper://[user:password@]host:port[,host:port...][/chroot]``.
 
     Options: ``session_timeout`` (s, default 10: how soon a dead holder's lock
-    is freed) and ``connect_timeout`` (s, default 5).
+    is freed), ``connect_timeout`` (s, default 5) and ``suspended``: what a
+    lost connection does to a held lock, ``"lose"`` (default: lost at once,
+    as SUSPENDED) or ``"wait"`` (in doubt until the connection comes back:
+    held again if the session survived, lost if it expired or no renewal was
+    confirmed for ``ttl``). With a user and password, the client
+    authenticates (digest) and every node it creates (the chroot, the lock
+    parents, the lock nodes) can be read and written by that user only.
     """
     if scheme != "zookeeper":
         return None
@@ -537,18 +581,27 @@ def accord_lock_backend(
     if not valid:
         raise ConfigurationError(
             f"lock URL {redact(url)!r} is invalid: expected "
-            "'zookeeper://host:2181[,host:2181...][/chroot]' (every host with a port, no query)."
+            "'zookeeper://[user:password@]host:2181[,host:2181...][/chroot]' "
+            "(every host with a port, no query)."
         )
+    target = parse_zookeeper_url(url, default_path="")
     unknown = set(options) - _OPTIONS
     if unknown:
         raise ConfigurationError(
             f"ZooKeeper locks do not take the options {sorted(unknown)}; "
             f"accepted: {', '.join(sorted(_OPTIONS))}."
         )
-    chroot = parts.path.rstrip("/")
+    suspended = options.get("suspended", "lose")
+    if suspended not in _SUSPENDED_POLICIES:
+        raise ConfigurationError(
+            f"lock backend option suspended={suspended!r} is invalid: expected 'lose' (a lost "
+            "connection loses the lock at once) or 'wait' (in doubt until it comes back)."
+        )
     return ZooKeeperBackend(
-        hosts + chroot,
+        hosts + target.path,
         url=url,
         session_timeout=option(options, "session_timeout", float, 10.0, positive=True),
         connect_timeout=option(options, "connect_timeout", float, 5.0, positive=True),
+        suspended=suspended,
+        client_options=target.client_options(),
     )

@@ -8,7 +8,10 @@ renewer workers, as soon as it can be:
 
 * **connection states**: kazoo's listener sees CONNECTED, SUSPENDED and LOST;
   each lease watcher is told of SUSPENDED and LOST at once (it must not
-  block), with the reason text the lock guide lists;
+  block), with the reason text the lock guide lists. With
+  ``suspended="wait"``, SUSPENDED puts the lease in doubt instead of losing
+  it, and the next CONNECTED (the session survived: kazoo reports LOST
+  otherwise) clears the doubt;
 * **deletes owed**: a node whose delete could not be confirmed (a lost
   connection) or whose create answered after its acquire gave up is deleted
   on the next CONNECTED; after LOST there is nothing left to delete;
@@ -23,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from accord.core.errors import LockBackendError
@@ -31,7 +34,10 @@ from accord.core.lock import renewer
 from accord.core.lock.base import redact
 from accord.core.optional import import_optional
 
-__all__ = ["LOST", "PARENT_IDLE", "SUSPENDED", "ZooKeeperSession"]
+__all__ = ["LOST", "PARENT_IDLE", "SUSPENDED", "Doubt", "ZooKeeperSession"]
+
+#: ``in_doubt(reason)`` when a lease may or may not run, ``in_doubt(None)`` once it surely does.
+Doubt = Callable[[str | None], object]
 
 _MIN_REQUEST = 0.25  # seconds a request may take even when the deadline is closer
 #: Seconds a lock name must go unused (by this backend) before its empty parent znode is removed.
@@ -54,7 +60,14 @@ class ZooKeeperSession:
     """One kazoo client (one session) and what it owes the ensemble; see the module doc."""
 
     def __init__(
-        self, hosts: str, *, url: str, session_timeout: float = 10.0, connect_timeout: float = 5.0
+        self,
+        hosts: str,
+        *,
+        url: str,
+        session_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        suspended: str = "lose",
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         kazoo_client = import_optional("kazoo.client", extra="zookeeper", purpose="ZooKeeper locks")
         self._exceptions = import_optional(
@@ -69,13 +82,17 @@ class ZooKeeperSession:
         self.url = redact(url)
         self.hosts = hosts
         self.connect_timeout = connect_timeout
-        self.client: Any = kazoo_client.KazooClient(hosts=hosts, timeout=session_timeout)
+        self.suspended = suspended
+        self.client: Any = kazoo_client.KazooClient(
+            hosts=hosts, timeout=session_timeout, **(client_options or {})
+        )
         self.client.add_listener(self._state_changed)
         self._errors = (self._exceptions.KazooException, timeouts.KazooTimeoutError)
         self._started = False
         self._start_lock = threading.Lock()
         self._connected = threading.Event()
-        self._watchers: dict[tuple[str, str], Callable[[str], object]] = {}
+        # (name, owner) -> (notify loss, report doubt or None)
+        self._watchers: dict[tuple[str, str], tuple[Callable[[str], object], Doubt | None]] = {}
         self._pending: set[str] = set()  # node paths to delete once connected
         self._last_use: dict[str, float] = {}  # parent path -> when this backend last used it
         self._sweeping: set[str] = set()  # parent paths with a removal scheduled
@@ -84,9 +101,9 @@ class ZooKeeperSession:
     def _session(self, timeout: float | None) -> Any:
         with self._start_lock:
             if not self._started:
-                wait = (
-                    self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
-                )
+                # A try-once acquire (timeout 0) still gets its connection: on an
+                # ensemble, opening a session is a quorum write, never instant.
+                wait = self.connect_timeout if not timeout else min(timeout, self.connect_timeout)
                 try:
                     with warnings.catch_warnings():
                         # The chroot is made with the first lock node (makepath); no news.
@@ -101,21 +118,33 @@ class ZooKeeperSession:
                 self._started = True
         return self.client
 
+    @property
+    def reports_doubt(self) -> bool:
+        """True with ``suspended="wait"``: SUSPENDED puts leases in doubt, not lost."""
+        return self.suspended == "wait"
+
     def _state_changed(self, state: str) -> None:
         """kazoo's connection listener: runs on kazoo's thread, must not block."""
+        with self._mutex:
+            watchers = list(self._watchers.values())
         if state == self._states.CONNECTED:
             self._connected.set()
             if self._pending:
                 renewer.schedule(0, self._delete_pending)
+            for _, in_doubt in watchers:  # the session survived (else LOST came first)
+                if in_doubt is not None:
+                    in_doubt(None)
             return
         self._connected.clear()
         reason = LOST if state == self._states.LOST else SUSPENDED
-        with self._mutex:
-            watchers = list(self._watchers.values())
-            if state == self._states.LOST:
+        if state == self._states.LOST:
+            with self._mutex:
                 self._pending.clear()  # the session's nodes are gone
-        for notify in watchers:
-            notify(reason)
+        for notify, in_doubt in watchers:
+            if reason is SUSPENDED and in_doubt is not None:
+                in_doubt(reason)
+            else:
+                notify(reason)
 
     def _delete_pending(self) -> None:
         with self._mutex:

@@ -1,0 +1,8 @@
+"""The shop's URLs under ``settings_admin``: Django's admin, with accord's operations pages."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
