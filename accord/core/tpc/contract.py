@@ -127,9 +127,10 @@ class Participant(Protocol):
     ``rollback_prepared`` return False instead when the branch no longer
     exists (someone resolved it already).
 
-    Optional: ``start_prepare()`` and ``start_commit_prepared(branch)``, which
-    send the statement and return a callable that finishes the step as
-    ``prepare``/``commit_prepared`` would (or None: the caller then calls those);
+    Optional: ``start_begin(branch)``, ``start_prepare()`` and
+    ``start_commit_prepared(branch)``, which send the statement and return a
+    callable that finishes the step as ``begin``/``prepare``/``commit_prepared``
+    would (or None: the caller then calls those);
     and ``resolved_as(doubt) -> "committed" | "rolled back" | None``,
     how a branch that recovery saw prepared and then found gone was ended, if
     the server can tell (PostgreSQL can, from ``InDoubt.txid``). Recovery uses

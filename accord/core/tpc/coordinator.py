@@ -136,16 +136,38 @@ class GlobalTransaction:
         self._phases: dict[str, float] = {}  # seconds per commit phase, for observers
 
     def begin(self) -> None:
-        """Start every branch; on failure roll back those started and re-raise."""
+        """Start every branch; on failure roll back those started and re-raise.
+
+        A participant that can send its first statement without waiting
+        (``start_begin``) has it sent, then the others', and only then are the
+        replies read: one round trip for all the databases instead of one each.
+        """
         started: list[Participant] = []
-        try:
-            for participant in self.participants:
-                participant.begin(self.branches[id(participant)])
+        sent: list[tuple[Participant, Callable[[], None]]] = []
+        failure: BaseException | None = None
+        for participant in self.participants:
+            branch = self.branches[id(participant)]
+            try:
+                start = getattr(participant, "start_begin", None)
+                finish = start(branch) if start is not None else None
+                if finish is None:
+                    participant.begin(branch)
+                    started.append(participant)
+                else:
+                    sent.append((participant, finish))
+            except BaseException as exc:
+                failure = exc
+                break
+        for participant, finish in sent:  # every reply is read: the sessions stay usable
+            try:
+                finish()
                 started.append(participant)
-        except BaseException:
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
             for participant in started:
                 participant.rollback()
-            raise
+            raise failure
 
     def rollback(self) -> Result:
         """Roll back every (unprepared) branch; never raises for a dead session."""

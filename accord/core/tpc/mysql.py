@@ -60,6 +60,21 @@ class MySQLParticipant:
         self.state = "active"
         self.connection.reset_writes()
 
+    def start_begin(self, branch: BranchXid) -> Callable[[], None] | None:
+        """Send ``XA START``; a callable that finishes it as :meth:`begin` would (None: cannot)."""
+        self.branch = branch
+        send = getattr(self.connection, "send", None)
+        handle = send(f"XA START {self._xid()}") if send is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> None:
+            handle()
+            self.state = "active"
+            self.connection.reset_writes()
+
+        return finish
+
     def wrote(self) -> bool:
         """A write statement was seen, or the server says the transaction modified rows."""
         if self.connection.wrote():

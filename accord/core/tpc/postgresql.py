@@ -47,6 +47,24 @@ class PostgresParticipant:
         """Remember the branch id; the driver opens the transaction on the first statement."""
         self.branch = branch
 
+    def start_begin(self, branch: BranchXid) -> Callable[[], None] | None:
+        """Send the driver's own ``BEGIN`` now; a callable that waits for it (None: cannot).
+
+        The transaction is the one the driver would open on the first
+        statement (same isolation level and access mode), only opened at once,
+        so that every database's ``BEGIN`` shares one round trip.
+        """
+        self.branch = branch
+        start = getattr(self.connection, "start_transaction", None)
+        handle = start() if start is not None else None
+        if handle is None:
+            return None
+
+        def finish() -> None:
+            handle()
+
+        return finish
+
     def wrote(self) -> bool:
         """A write statement was seen, or the transaction holds an id (assigned on a write)."""
         if self.connection.wrote():

@@ -38,12 +38,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import connections
 
 from accord.contrib.django.tpc.connection import DjangoSQLConnection, fresh_connection
 from accord.core.errors import ConfigurationError
 from accord.core.hookspecs import hookimpl
-from accord.core.plugins import get_plugin_manager
+from accord.core.plugins import first_result, get_plugin_manager
 from accord.core.tpc.contract import DecisionLog, Participant
 from accord.core.tpc.sqllog import SQLDecisionLog
 from accord.core.tpc.xid import validate_node
@@ -159,9 +160,38 @@ def parse_settings(accord: object) -> TPCSettings:
     )
 
 
+#: The last ``ACCORD["TPC"]`` parsed: its ``repr`` (types included: ``True`` is not ``1``)
+#: and the result.
+_parsed: tuple[str, TPCSettings] | None = None
+
+
 def get_settings() -> TPCSettings:
-    """Read and check ``settings.ACCORD["TPC"]`` (see the module docstring)."""
-    return parse_settings(getattr(settings, "ACCORD", {}))
+    """Read and check ``settings.ACCORD["TPC"]`` (see the module docstring).
+
+    Parsed once, then again only when the setting changed: Django's
+    ``setting_changed`` (``override_settings``) drops the cache, and a
+    setting assigned or edited in place is told by comparing its ``repr``
+    with that of what was parsed (a bad setting raises every time: errors
+    are not cached).
+    """
+    global _parsed
+    accord = getattr(settings, "ACCORD", {})
+    key = repr(accord.get("TPC", {}) if isinstance(accord, Mapping) else accord)
+    cached = _parsed
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    parsed = parse_settings(accord)
+    _parsed = (key, parsed)
+    return parsed
+
+
+def _forget_settings(*, setting: str, **kwargs: Any) -> None:
+    global _parsed
+    if setting == "ACCORD":
+        _parsed = None
+
+
+setting_changed.connect(_forget_settings, dispatch_uid="accord.contrib.django.tpc.settings")
 
 
 def resolve_alias(alias: object) -> str:
@@ -203,8 +233,11 @@ def _hook() -> Any:
 
 def participant_for(connection: DjangoSQLConnection) -> Participant:
     """The participant a plugin provides for *connection*'s vendor, or ConfigurationError."""
-    participant = _hook().accord_tpc_participant(
-        vendor=connection.vendor, connection=connection, alias=connection.alias
+    participant = first_result(
+        "accord_tpc_participant",
+        vendor=connection.vendor,
+        connection=connection,
+        alias=connection.alias,
     )
     if participant is None:
         raise ConfigurationError(

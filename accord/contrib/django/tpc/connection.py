@@ -20,6 +20,7 @@ connection).
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import select
 import time
@@ -64,6 +65,68 @@ _READ_ONLY = re.compile(
     r"|NOTIFY|LISTEN|UNLISTEN)\b",
     re.IGNORECASE,
 )
+
+def _begin_statement(raw: Any) -> str:
+    """The ``BEGIN`` psycopg 3 itself sends on *raw* before its first statement."""
+    parts = ["BEGIN"]
+    if raw.isolation_level is not None:
+        from psycopg import IsolationLevel
+
+        level = IsolationLevel(raw.isolation_level).name.replace("_", " ")
+        parts.append(f"ISOLATION LEVEL {level}")
+    if raw.read_only is not None:
+        parts.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        parts.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts)
+
+
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9_:,.\-]*")
+_driver: Any = None
+
+
+def _psycopg() -> Any:
+    """psycopg 3's pieces :meth:`DjangoSQLConnection.send` uses, imported once."""
+    global _driver
+    if _driver is None:
+        from types import SimpleNamespace
+
+        from psycopg import ClientCursor, errors, generators, pq
+
+        _driver = SimpleNamespace(
+            ClientCursor=ClientCursor,
+            errors=errors,
+            generators=generators,
+            FATAL_ERROR=pq.ExecStatus.FATAL_ERROR,
+        )
+    return _driver
+
+
+def _inline(sql: str, params: Sequence[Any]) -> str | None:
+    """*sql* with its ``%s`` replaced by *params* as SQL literals, when all are plain values.
+
+    Plain: None, int, finite float, and text of letters, digits and ``_:,.-``:
+    their literal is the one psycopg's ``mogrify`` writes (``'text'``, ``12``,
+    ``1.5``), without building a cursor. None when a value is anything else.
+    """
+    if not params:
+        return sql
+    literals = []
+    for value in params:
+        kind = type(value)
+        if value is None:
+            literals.append("NULL")
+        elif kind is int:
+            literals.append(str(value))
+        elif kind is float and math.isfinite(value):
+            literals.append(repr(value))
+        elif kind is str and _SAFE_TEXT.fullmatch(value):
+            literals.append(f"'{value}'")
+        else:
+            return None
+    return sql % tuple(literals)
+
+
 #: An idle session unused for longer than this is pinged before the decision log reuses it.
 IDLE_PING = 10.0
 
@@ -117,21 +180,45 @@ class DjangoSQLConnection:
             return self._send_mysqldb(raw, sql, params)
         return None
 
-    def _send_psycopg(self, raw: Any, sql: str, params: Sequence[Any]) -> Callable[[], int]:
-        from psycopg import ClientCursor, errors, generators, pq
+    def start_transaction(self) -> Callable[[], int] | None:
+        """Send the driver's ``BEGIN`` now, as :meth:`send` does; None: the driver opens it lazily.
 
-        text = ClientCursor(raw).mogrify(sql, tuple(params)) if params else sql
+        psycopg 3 opens a transaction with its own ``BEGIN`` (isolation level,
+        read only, deferrable as configured) before the first statement, one
+        round trip of its own per database; sent here for several databases
+        before any reply is read, they share one. psycopg then sees the
+        transaction open and sends no ``BEGIN`` of its own. None when the
+        session is in autocommit mode, already in a transaction, or not on
+        psycopg 3.
+        """
+        if self.vendor != "postgresql":
+            return None
+        raw = self._raw()
+        info = getattr(raw, "info", None)
+        if info is None or not hasattr(raw, "pgconn") or not hasattr(raw, "wait"):
+            return None
+        if raw.autocommit or info.transaction_status.name != "IDLE":
+            return None
+        return self._send_psycopg(raw, _begin_statement(raw), ())
+
+    def _send_psycopg(self, raw: Any, sql: str, params: Sequence[Any]) -> Callable[[], int]:
+        driver = _psycopg()
         encoding = raw.info.encoding
+        text = _inline(sql, params)
+        if text is None:  # a value that needs the driver's quoting
+            text = driver.ClientCursor(raw).mogrify(sql, tuple(params))
+        pgconn = raw.pgconn
         with self.wrapper.wrap_database_errors:
-            raw.pgconn.send_query(text.encode(encoding))
-            raw.wait(generators.send(raw.pgconn))
+            pgconn.send_query(text.encode(encoding))
+            if pgconn.flush():  # not all sent at once: let psycopg wait for the socket
+                raw.wait(driver.generators.send(pgconn))
 
         def finish() -> int:
             rows = 0
             with self.wrapper.wrap_database_errors:
-                for result in raw.wait(generators.fetch_many(raw.pgconn)):
-                    if result.status == pq.ExecStatus.FATAL_ERROR:
-                        raise errors.error_from_result(result, encoding=encoding)
+                for result in raw.wait(driver.generators.fetch_many(pgconn)):
+                    if result.status == driver.FATAL_ERROR:
+                        raise driver.errors.error_from_result(result, encoding=encoding)
                     rows = result.ntuples
             return rows
 
