@@ -80,6 +80,22 @@ class _Prepared:
     participant: Participant
 
 
+class _PhaseTimer:
+    """``with``: the seconds the block took, stored in *phases* under *name* (even if it raised)."""
+
+    __slots__ = ("name", "phases", "start")
+
+    def __init__(self, phases: dict[str, float], name: str) -> None:
+        self.phases = phases
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.start = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.phases[self.name] = time.monotonic() - self.start
+
+
 @dataclass
 class Result:
     """How a global transaction ended.
@@ -211,14 +227,9 @@ class GlobalTransaction:
         step("before-forget", self.xid)
         return self._finish("committed", pending, unconfirmed)
 
-    @contextlib.contextmanager
-    def _phase(self, name: str) -> Iterator[None]:
+    def _phase(self, name: str) -> _PhaseTimer:
         """Time a commit phase for ``accord_tpc_outcome`` (kept if the phase raised too)."""
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self._phases[name] = time.monotonic() - start
+        return _PhaseTimer(self._phases, name)
 
     def _check_timeout(self) -> None:
         elapsed = time.monotonic() - self._started

@@ -63,6 +63,14 @@ def overlapped(
 ) -> list[_R | BaseException]:
     """Every item's step: ``start(item)`` sends it and returns a finisher (or None: then
     ``run(item)`` does it, through :func:`each`); results or exceptions, in order."""
+    if len(items) == 1:  # nothing to overlap
+        try:
+            finisher = start(items[0])
+        except BaseException as exc:
+            return [exc]
+        if finisher is None:
+            return [_run(run, items[0])]
+        return [_run(lambda finish: finish(), finisher)]
     results: dict[int, _R | BaseException] = {}
     finishers: dict[int, Callable[[], _R]] = {}
     for index, item in enumerate(items):

@@ -60,12 +60,27 @@ SIGHTING_TABLE = "accord_tpc_sighting"
 _DUPLICATE = {"23505", 1062}  # unique_violation / ER_DUP_ENTRY
 _LOCK_TIMEOUT = {"55P03", 1205}  # lock_not_available / ER_LOCK_WAIT_TIMEOUT
 _NO_TABLE = {"42P01", 1146}  # undefined_table / ER_NO_SUCH_TABLE
-_NOT_INSERTED = "22012"  # division_by_zero: see commit_within
+#: not_null_violation (fenced: the decision's value is NULL), unique_violation (a
+#: decision exists): see commit_within.
+_NOT_INSERTED = {"23502", "23505"}
 _COLUMNS = "xid, decision, participants, created, source"
 _DURABLE_PG = (  # true, and raises synchronous_commit for this transaction if it was off
     "(CASE WHEN current_setting('synchronous_commit') = 'off' "
     "THEN set_config('synchronous_commit', 'on', true) ELSE 'on' END) IS NOT NULL"
 )
+
+
+def _error_table(exc: BaseException) -> str | None:
+    """The table a PostgreSQL error names (``diag.table_name``), following the causes."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            break
+        table = getattr(getattr(current, "diag", None), "table_name", None)
+        if table:
+            return str(table)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class SQLDecisionLog:
@@ -226,22 +241,30 @@ class SQLDecisionLog:
         :class:`~accord.core.errors.DecisionConflict` when an operator recorded
         commit meanwhile (*within*'s transaction, aborted, holds no writes any
         more); the driver's error otherwise, as for a ``COMMIT``.
+
+        A plain ``INSERT ... VALUES``, the cheapest insert for the server to
+        plan and run: the decision's value is read from the log's row, NULL
+        (so a not-null violation) when the purge horizon fences the xid; an
+        existing decision is a unique violation. Either error keeps the
+        ``COMMIT`` after it from running, and names the decision table (a
+        deferred constraint of the application's failing at ``COMMIT`` does not).
         """
         send = getattr(within, "send", None)
         if within.vendor != "postgresql" or send is None:
             return False
-        insert, params = self._insert_sql(within, xid, COMMIT, COORDINATOR, participants)
-        # The insert returns a row only if it inserted; dividing by their count turns
-        # "not inserted" into an error, which keeps the COMMIT after it from running.
+        names = ",".join(participants)[:1000]
         handle = send(
-            f"WITH decided AS ({insert}) SELECT 1 / count(*) FROM decided; COMMIT", params
+            f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (%s, (SELECT CASE WHEN purged_before <= %s "
+            f"AND {_DURABLE_PG} THEN '{COMMIT}' END FROM {LOG_TABLE} WHERE id = 1), "
+            "%s, %s, %s); COMMIT",
+            (str(xid), xid.started, names, time.time(), COORDINATOR),
         )
         if handle is None:
             return False
         try:
             handle()
         except Exception as exc:
-            if error_code(exc) != _NOT_INSERTED:
+            if error_code(exc) not in _NOT_INSERTED or _error_table(exc) != TABLE:
                 raise
             standing = self.lookup(xid)  # on the log's own session: *within* is aborted
             if standing is not None and standing.decision == COMMIT:

@@ -38,5 +38,7 @@ def remove_step_listener(listener: StepListener) -> None:
 
 def step(name: str, xid: Xid) -> None:
     """Tell the step listeners that *name* was reached for *xid*."""
+    if not _step_listeners:
+        return
     for listener in list(_step_listeners):
         listener(name, xid)

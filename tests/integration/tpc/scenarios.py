@@ -129,6 +129,24 @@ def deferred_fk_violation(alias: str) -> dict[str, Any]:
     return {}
 
 
+def deferred_unique_violation() -> dict[str, Any]:
+    """A deferred unique constraint fails at the last resource's COMMIT (the decision's insert
+    is committed in the same round trip): the application's IntegrityError, not a fence."""
+    try:
+        with tpc.atomic(*PAIR):
+            for each in PAIR:
+                Item.objects.using(each).create(id=1)
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE pending (k INT UNIQUE DEFERRABLE INITIALLY DEFERRED) "
+                    "ON COMMIT DROP"
+                )
+                cursor.execute("INSERT INTO pending VALUES (1), (1)")
+    except Exception as exc:
+        return _error(exc)
+    return {}
+
+
 def decorator(ids: list[int]) -> dict[str, Any]:
     @tpc.atomic(*PAIR)
     def create(item_id: int) -> None:

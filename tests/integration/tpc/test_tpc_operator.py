@@ -87,6 +87,25 @@ def test_a_heuristic_rollback_is_recorded_before_it_is_carried_out(
     assert "(by operator, at " in again["errors"]
 
 
+def test_an_operator_commit_recorded_while_its_coordinator_paused_is_a_conflict_not_a_fence(
+    pg_pair: Worker, postgres_databases: Pair
+) -> None:
+    proc = pg_pair.start("write_expecting_error", {"pause_at": "after-prepare-1"}, item_id=1)
+    _wait_stopped(proc.pid)
+    report = pg_pair.with_tpc(RECOVERY_DELAY=3600).run("recover")
+    xid = report["resolutions"][0]["xid"]
+    done = pg_pair.run("manage", argv=["accord_recover", "--commit", xid, "--force"])
+    assert done["exit"] == 0, done
+    os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=30)
+    assert '"error": "DecisionConflict"' in out, err
+    # The coordinator's own database (the decision's) rolled back; the prepared one was
+    # committed by the operator: the hazard the message names.
+    assert [item_ids(db) for db in postgres_databases] == [[], [1]]
+    rows = query(postgres_databases[0], "SELECT decision, source FROM accord_tpc_decision")
+    assert rows == [("commit", "operator")]
+
+
 def test_a_branch_rolled_back_by_hand_against_a_commit_is_a_hazard(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:

@@ -50,6 +50,17 @@ def test_last_resource_commit_refused_rolls_back_the_prepared_one(
     assert query(postgres_databases[0], "SELECT * FROM accord_tpc_decision") == []
 
 
+def test_a_deferred_unique_violation_at_the_last_resource_commit_is_the_applications_error(
+    pg_pair: Worker, postgres_databases: Pair
+) -> None:
+    result = pg_pair.run("deferred_unique_violation")
+    assert result["error"] == "IntegrityError", result
+    assert "pending" in result["message"]
+    assert [item_ids(db) for db in postgres_databases] == [[], []]
+    assert not any(accord_prepared(db) for db in postgres_databases)
+    assert query(postgres_databases[0], "SELECT * FROM accord_tpc_decision") == []
+
+
 def test_single_writer_commits_in_one_phase_without_log_record(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:

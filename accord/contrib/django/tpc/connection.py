@@ -147,8 +147,11 @@ class DjangoSQLConnection:
         self._last_used = time.monotonic()
 
     def _raw(self) -> Any:
-        self.wrapper.ensure_connection()
-        return self.wrapper.connection
+        raw = self.wrapper.connection
+        if raw is None:
+            self.wrapper.ensure_connection()
+            raw = self.wrapper.connection
+        return raw
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run *sql* on the driver's cursor; the rows it returned."""
