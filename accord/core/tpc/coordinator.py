@@ -34,10 +34,9 @@ the ``accord_tpc_outcome`` observers.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from accord.core.errors import (

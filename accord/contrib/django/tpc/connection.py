@@ -66,6 +66,7 @@ _READ_ONLY = re.compile(
     re.IGNORECASE,
 )
 
+
 def _begin_statement(raw: Any) -> str:
     """The ``BEGIN`` psycopg 3 itself sends on *raw* before its first statement."""
     parts = ["BEGIN"]
