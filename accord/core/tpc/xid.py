@@ -29,6 +29,7 @@ which coordinator began the transaction (``RECOVER_NODES``).
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import time
@@ -69,6 +70,11 @@ class Xid:
     nonce: str
 
     def __str__(self) -> str:
+        return self.text
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The text form, made once (it names the transaction in every statement)."""
         return f"{PREFIX}:{self.node}:{self.started_ms:012x}{self.nonce}"
 
     @property
@@ -96,7 +102,7 @@ class BranchXid:
     number: int
     log: str
 
-    @property
+    @functools.cached_property
     def gid(self) -> str:
         """The PostgreSQL gid: ``<global id>:<log>:<branch number>``."""
         return f"{self.xid}:{self.log}:{self.number}"

@@ -67,6 +67,9 @@ _READ_ONLY = re.compile(
 )
 
 
+_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open
+
+
 def _begin_statement(raw: Any) -> str:
     """The ``BEGIN`` psycopg 3 itself sends on *raw* before its first statement."""
     parts = ["BEGIN"]
@@ -198,10 +201,10 @@ class DjangoSQLConnection:
         if self.vendor != "postgresql":
             return None
         raw = self._raw()
-        info = getattr(raw, "info", None)
-        if info is None or not hasattr(raw, "pgconn") or not hasattr(raw, "wait"):
+        pgconn = getattr(raw, "pgconn", None)
+        if pgconn is None or not hasattr(raw, "wait") or raw.autocommit:
             return None
-        if raw.autocommit or info.transaction_status.name != "IDLE":
+        if pgconn.transaction_status != _IDLE:
             return None
         return self._send_psycopg(raw, _begin_statement(raw), ())
 
