@@ -92,7 +92,7 @@ class _Block:
 
     def __init__(self, aliases: tuple[str, ...], prepare_timeout: float | None) -> None:
         self.prepare_timeout = prepare_timeout
-        self.aliases = tuple(resolve_alias(a) for a in _check_aliases(aliases))
+        self.aliases = tuple(resolve_alias(a) for a in aliases)  # checked by atomic()
         self.wrappers = [database(a) for a in self.aliases]
         self.sessions = [
             DjangoSQLConnection(w, a) for w, a in zip(self.wrappers, self.aliases, strict=True)

@@ -68,6 +68,7 @@ _READ_ONLY = re.compile(
 
 
 _IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open
+_INTRANS = 2  # PQTRANS_INTRANS: idle in a healthy transaction
 
 
 def _begin_statement(raw: Any) -> str:
@@ -299,9 +300,9 @@ class DjangoSQLConnection:
     def in_transaction(self) -> bool:
         """True when the driver reports a healthy open transaction (PostgreSQL: INTRANS)."""
         raw = self._raw()
-        info = getattr(raw, "info", None)  # psycopg 3
-        if info is not None:
-            return bool(info.transaction_status.name == "INTRANS")
+        pgconn = getattr(raw, "pgconn", None)  # psycopg 3
+        if pgconn is not None:
+            return bool(pgconn.transaction_status == _INTRANS)
         status = getattr(raw, "get_transaction_status", None)  # psycopg 2
         if status is not None:
             return bool(status() == 2)
