@@ -194,6 +194,27 @@ def test_later_plugin_answers_a_provider_hook_before_the_builtin() -> None:
     assert get_plugin_manager().hook.accord_hash_function(name="md5") is hashes.md5
 
 
+def test_first_result_asks_plugins_registered_after_its_first_call_and_not_those_removed() -> None:
+    assert plugins.first_result("accord_hash_function", name="md5") is hashes.md5
+    plugin = types.SimpleNamespace(accord_hash_function=lambda name: len if name == "md5" else None)
+    with registered(plugin):
+        assert plugins.first_result("accord_hash_function", name="md5") is len
+        assert plugins.first_result("accord_hash_function", name="nope") is None
+    assert plugins.first_result("accord_hash_function", name="md5") is hashes.md5
+
+
+def test_first_result_lets_pluggy_run_a_wrapper_of_a_provider_hook() -> None:
+    class Wrapper:
+        @accord.hookimpl(wrapper=True)
+        def accord_hash_function(self, name: str) -> Iterator[None]:
+            found = yield
+            return len if name == "nope" else found
+
+    with registered(Wrapper()):
+        assert plugins.first_result("accord_hash_function", name="nope") is len
+        assert plugins.first_result("accord_hash_function", name="md5") is hashes.md5
+
+
 def test_notify_passes_each_observer_only_the_arguments_it_names() -> None:
     got: list[tuple[str, ...]] = []
     plugin = types.SimpleNamespace(accord_ring_changed=lambda added: got.append(tuple(added)))

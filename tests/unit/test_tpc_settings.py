@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import pytest
@@ -60,3 +63,38 @@ def test_timeouts_are_positive_finite_seconds(key: str, value: Any) -> None:
 def test_timeouts_are_read() -> None:
     conf = parse_settings({"TPC": {"PREPARE_TIMEOUT": 2.5, "PHASE_TWO_TIMEOUT": 0}})
     assert (conf.prepare_timeout, conf.phase_two_timeout) == (2.5, 0.0)
+
+
+def test_the_settings_are_parsed_again_whenever_they_change() -> None:
+    # get_settings() keeps what it parsed; a change of any kind must still be seen.
+    code = textwrap.dedent(
+        """
+        import django
+        from django.conf import settings
+        from django.test import override_settings
+
+        settings.configure(ACCORD={"TPC": {"NODE": "a", "RECOVERY_DELAY": 1}})
+        django.setup()
+        from accord.contrib.django.tpc.config import get_settings
+        from accord.core.errors import ConfigurationError
+
+        assert get_settings().node == "a"
+        settings.ACCORD["TPC"]["NODE"] = "b"  # edited in place
+        assert get_settings().node == "b"
+        with override_settings(ACCORD={"TPC": {"NODE": "c"}}):
+            assert get_settings().node == "c"
+        assert get_settings().node == "b"
+        settings.ACCORD = {"TPC": {"NODE": "b", "RECOVERY_DELAY": True}}  # == 1, but refused
+        try:
+            get_settings()
+        except ConfigurationError as exc:
+            assert "RECOVERY_DELAY" in str(exc)
+        else:
+            raise AssertionError("RECOVERY_DELAY = True was accepted")
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.strip() == "ok", result.stderr

@@ -129,6 +129,18 @@ def deferred_fk_violation(alias: str) -> dict[str, Any]:
     return {}
 
 
+def isolation_in_block(aliases: list[str] = PAIR) -> dict[str, Any]:
+    """The isolation level and access mode each branch's transaction runs with."""
+    seen = {}
+    with tpc.atomic(*aliases):
+        for alias in aliases:
+            Item.objects.using(alias).create(id=1)
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT current_setting('transaction_isolation')")
+                seen[alias] = cursor.fetchone()[0]
+    return seen
+
+
 def deferred_unique_violation() -> dict[str, Any]:
     """A deferred unique constraint fails at the last resource's COMMIT (the decision's insert
     is committed in the same round trip): the application's IntegrityError, not a fence."""

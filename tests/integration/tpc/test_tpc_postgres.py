@@ -50,6 +50,25 @@ def test_last_resource_commit_refused_rolls_back_the_prepared_one(
     assert query(postgres_databases[0], "SELECT * FROM accord_tpc_decision") == []
 
 
+def test_every_branch_runs_at_the_isolation_level_its_database_is_configured_with(
+    postgres_databases: Pair,
+) -> None:
+    # accord opens the branches itself (one round trip for all): with the driver's BEGIN.
+    first, second = postgres_databases
+    serializable = {"isolation_level": 4}  # psycopg.IsolationLevel.SERIALIZABLE
+    worker = Worker(
+        {
+            "default": {**first.django_settings(), "OPTIONS": serializable},
+            "ledger": second.django_settings(),
+        },
+        {"RECOVERY_DELAY": 0},
+    )
+    worker.needs_setup = True
+    seen = worker.run("isolation_in_block")
+    assert seen == {"default": "serializable", "ledger": "read committed"}
+    assert [item_ids(db) for db in postgres_databases] == [[1], [1]]
+
+
 def test_a_deferred_unique_violation_at_the_last_resource_commit_is_the_applications_error(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:
