@@ -130,7 +130,7 @@ def _replies(raw: Any, pgconn: Any, driver: Any) -> list[Any]:
     except BaseException as exc:
         if not isinstance(exc, Exception):  # interrupted: leave the session usable
             with contextlib.suppress(Exception):
-                raw.cancel_safe()
+                (getattr(raw, "cancel_safe", None) or raw.cancel)()  # cancel_safe: psycopg 3.2
                 raw.wait(driver.generators.fetch_many(pgconn), timeout=5.0)
         raise
     results = []
