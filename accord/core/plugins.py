@@ -62,6 +62,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PLUGINS_ENV",
     "AccordPluginManager",
+    "emit",
     "get_plugin_manager",
     "load_plugins",
     "notify",
@@ -112,6 +113,9 @@ class AccordPluginManager(pluggy.PluginManager):
         #: :func:`observed` before they measure anything for an observer.
         self.observed: frozenset[str] = frozenset()
         self.observers: dict[str, tuple[tuple[Any, tuple[str, ...], str], ...]] = {}
+        #: What :func:`emit` calls: per hook, (function, the positions of its
+        #: arguments in the spec's order, or None for all of them, plugin name).
+        self.positional: dict[str, tuple[tuple[Any, tuple[int, ...] | None, str], ...]] = {}
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -170,6 +174,22 @@ class AccordPluginManager(pluggy.PluginManager):
             if impls
         }
         self.observed = frozenset(self.observers)
+        positional = {}
+        for hook, impls in self.observers.items():
+            spec = getattr(self.hook, hook).spec
+            if spec is None:
+                continue
+            order = tuple(spec.argnames)
+            positional[hook] = tuple(
+                (
+                    function,
+                    None if argnames == order else tuple(order.index(a) for a in argnames),
+                    plugin_name,
+                )
+                for function, argnames, plugin_name in impls
+                if set(argnames) <= set(order)
+            )
+        self.positional = positional
 
     def _check_plugin_hooks(self, plugin: object, name: str) -> None:
         known = sorted(self.hook.__dict__)
@@ -358,6 +378,29 @@ def observed(hook_name: str) -> bool:
     """
     manager = _manager or get_plugin_manager()
     return hook_name in manager.observed
+
+
+def emit(hook_name: str, *args: Any) -> None:
+    """:func:`notify` for hot paths: the hook's arguments by position, in the spec's order.
+
+    Same isolation of failures as :func:`notify`, without building a keyword
+    dict per event: an implementation that takes all of the spec's arguments
+    (in its order) gets *args* as they are. Call it only after
+    :func:`observed` said the hook is observed.
+    """
+    manager = _manager or get_plugin_manager()
+    for function, picks, plugin_name in manager.positional.get(hook_name, ()):
+        try:
+            if picks is None:
+                function(*args)
+            else:
+                function(*[args[i] for i in picks])
+        except Exception:
+            logger.exception(
+                "accord plugin %r failed in %s; the event is not lost for other plugins",
+                plugin_name,
+                hook_name,
+            )
 
 
 def notify(hook_name: str, **kwargs: Any) -> None:

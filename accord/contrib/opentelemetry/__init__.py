@@ -34,12 +34,12 @@ overhead of both.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from accord import __version__
+from accord.contrib.tally import Tally
 from accord.core.hookspecs import hookimpl
 from accord.core.optional import import_optional
 from accord.core.plugins import get_plugin_manager
@@ -164,12 +164,11 @@ class OpenTelemetryPlugin:
         self._cache_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
         self._node_attrs: dict[tuple[str, str], dict[str, str]] = {}
         self._lock_attrs: dict[tuple[str, bool | None], dict[str, Any]] = {}
-        self._reads: dict[tuple[str, str], list[int]] = {}  # (source, node) -> [hits, misses]
-        self._reads_lock = threading.Lock()
+        # (source, node) -> [hits, misses], per thread: read when the SDK collects.
+        self.reads = Tally(2)
 
     def _observe_reads(self, index: int) -> Iterable[Any]:
-        with self._reads_lock:
-            counts = [(key, tally[index]) for key, tally in self._reads.items() if tally[index]]
+        counts = [(key, row[index]) for key, row in self.reads.snapshot().items() if row[index]]
         return [self._observation(value, self._node(*key)) for key, value in counts]
 
     # ------------------------------------------------------------------ cache
@@ -188,12 +187,16 @@ class OpenTelemetryPlugin:
         if self.cache_latency:
             self.cache_duration.record(duration, attrs)
         if hits or misses:
-            with self._reads_lock:
-                tally = self._reads.get((source, node))
-                if tally is None:
-                    tally = self._reads[(source, node)] = [0, 0]
-                tally[0] += hits
-                tally[1] += misses
+            reads = self.reads
+            try:
+                rows = reads.local.rows
+            except AttributeError:
+                rows = reads.rows()
+            row = rows.get((source, node))
+            if row is None:
+                row = reads.new_row(rows, (source, node))
+            row[0] += hits
+            row[1] += misses
 
     def _node(self, source: str, node: str) -> dict[str, str]:
         attrs = self._node_attrs.get((source, node))
