@@ -63,10 +63,12 @@ __all__ = [
     "PLUGINS_ENV",
     "AccordPluginManager",
     "emit",
+    "emit_to",
     "get_plugin_manager",
     "load_plugins",
     "notify",
     "observed",
+    "observers",
     "reset_plugin_manager",
 ]
 
@@ -115,7 +117,7 @@ class AccordPluginManager(pluggy.PluginManager):
         self.observers: dict[str, tuple[tuple[Any, tuple[str, ...], str], ...]] = {}
         #: What :func:`emit` calls: per hook, (function, the positions of its
         #: arguments in the spec's order, or None for all of them, plugin name).
-        self.positional: dict[str, tuple[tuple[Any, tuple[int, ...] | None, str], ...]] = {}
+        self.positional: dict[str, Observers] = {}
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -380,16 +382,34 @@ def observed(hook_name: str) -> bool:
     return hook_name in manager.observed
 
 
+#: What :func:`observers` returns: (function, argument positions or None, plugin name).
+Observers = tuple[tuple[Any, tuple[int, ...] | None, str], ...]
+
+
+def observers(hook_name: str) -> Observers:
+    """The implementations of observer hook *hook_name*, empty if none: for :func:`emit_to`.
+
+    For the hottest paths (a cache call): one lookup tells whether to measure
+    anything, and gives what to call with the measurements.
+    """
+    manager = _manager or get_plugin_manager()
+    return manager.positional.get(hook_name, ())
+
+
 def emit(hook_name: str, *args: Any) -> None:
     """:func:`notify` for hot paths: the hook's arguments by position, in the spec's order.
 
     Same isolation of failures as :func:`notify`, without building a keyword
     dict per event: an implementation that takes all of the spec's arguments
-    (in its order) gets *args* as they are. Call it only after
-    :func:`observed` said the hook is observed.
+    (in its order) gets *args* as they are.
     """
     manager = _manager or get_plugin_manager()
-    for function, picks, plugin_name in manager.positional.get(hook_name, ()):
+    emit_to(manager.positional.get(hook_name, ()), hook_name, *args)
+
+
+def emit_to(impls: Observers, hook_name: str, *args: Any) -> None:
+    """:func:`emit` to *impls*, what :func:`observers` returned for *hook_name*."""
+    for function, picks, plugin_name in impls:
         try:
             if picks is None:
                 function(*args)

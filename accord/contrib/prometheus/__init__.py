@@ -119,6 +119,7 @@ class PrometheusPlugin:
         # Cache operations and lock waits and holds: tallied here, exported by _Collector.
         # A cache row: FAST_BUCKETS' counts and +Inf, the sum, hits, misses.
         self.cache_tally = Tally(len(FAST_BUCKETS) + 4)
+        self._cache_local = self.cache_tally.local
         # A lock row: SLOW_BUCKETS' counts and +Inf, the sum.
         self.lock_tally = Tally(len(SLOW_BUCKETS) + 2)
         self.collector = _Collector(self, client)
@@ -194,21 +195,18 @@ class PrometheusPlugin:
     def accord_cache_operation(
         self, source: str, operation: str, node: str, duration: float, hits: int, misses: int
     ) -> None:
-        tally = self.cache_tally
         try:
-            rows = tally.local.rows
+            rows = self._cache_local.rows
         except AttributeError:
-            rows = tally.rows()
+            rows = self.cache_tally.rows()
         key = (source, operation, node)
         row = rows.get(key)
         if row is None:
-            row = tally.new_row(rows, key)
+            row = self.cache_tally.new_row(rows, key)
         row[bisect_left(FAST_BUCKETS, duration)] += 1  # bucket_index, inlined
         row[_CACHE_SUM] += duration
-        if hits:
-            row[_CACHE_HITS] += hits
-        if misses:
-            row[_CACHE_MISSES] += misses
+        row[_CACHE_HITS] += hits
+        row[_CACHE_MISSES] += misses
 
     def _hold_or_wait(self, key: tuple[str, str, str], seconds: float) -> None:
         tally = self.lock_tally

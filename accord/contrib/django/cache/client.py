@@ -27,7 +27,7 @@ from accord.contrib.django.cache.execute import SyncExecutor
 from accord.contrib.django.cache.keys import is_internal
 from accord.contrib.django.cache.plan import Call
 from accord.contrib.django.cache.router import Router
-from accord.core.plugins import emit, observed
+from accord.core.plugins import emit, emit_to, observed, observers
 
 __all__ = ["RingCacheClient"]
 
@@ -120,7 +120,8 @@ class RingCacheClient:
 
     def get(self, key: str, default: Any) -> Any:
         """GET; *default* on a miss, including a failed node."""
-        if not observed(_OPERATION):
+        watchers = observers(_OPERATION)
+        if not watchers:
             return self.sync.run(self._homes(key), lambda: self.calls.get(key, default))
         start = time.perf_counter()
         home = self.router.home(key)  # looked up once: the call is routed from it
@@ -129,9 +130,9 @@ class RingCacheClient:
             homes = None if self.router.all_ok else (home,)
             value = self.sync.run(homes, lambda: self.calls.get(key, _MISSING, home))
         finally:
-            hit = value is not _MISSING
             duration = time.perf_counter() - start
-            emit(_OPERATION, self.source, "get", home, duration, int(hit), int(not hit))
+            hit = int(value is not _MISSING)
+            emit_to(watchers, _OPERATION, self.source, "get", home, duration, hit, 1 - hit)
         return default if value is _MISSING else value
 
     def set(self, key: str, value: Any, timeout: float | None) -> None:
