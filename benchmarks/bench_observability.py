@@ -35,10 +35,10 @@ not wait for other processes, so its difference is the plugin's own cost
 (no other thread works for the plugin here: no span is made for an
 uncontended lock or a cache call). A last configuration, ``off, again``,
 has no plugin either: its row shows how far two identical configurations
-read apart in the same run, the noise under every other row. The last lines give a scrape's cost while
-64 live threads each hold the tallies of their own calls: what a scrape
-costs grows with threads x series. Exits 1 if an overhead is above the
-target of issue 17 (5%) in a full run.
+read apart in the same run, the noise under every other row. The last
+lines give a scrape's cost while 64 live threads each hold the tallies of
+their own calls: what a scrape costs grows with threads x series. Exits 1
+if an overhead is above the target of issue 17 (5%) in a full run.
 """
 
 from __future__ import annotations
