@@ -17,8 +17,11 @@ registry of its own; :mod:`accord.contrib.opentelemetry` on the real SDK (a
 batch span processor exporting to memory), by default and with
 ``cache_latency=False``, each on providers of its own. Each repeat runs
 ``--ops`` operations per configuration, the configurations taking turns in a
-rotating order, so noise on the shared machine falls on all alike, and then
-scrapes the plugin's metrics once (Prometheus: ``generate_latest`` of its
+shuffled order, so noise on the shared machine falls on all alike and no
+configuration always follows the same one; each turn starts with a tenth as
+many untimed operations and a garbage collection, so what is timed is the
+configuration's steady state and its own garbage. After its turn each
+configuration scrapes its metrics once (Prometheus: ``generate_latest`` of its
 registry; OpenTelemetry: the reader's ``get_metrics_data``).
 
 The table shows, per configuration, the median wall-clock microseconds per
@@ -46,6 +49,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gc
+import random
 import statistics
 import sys
 import time
@@ -226,12 +231,17 @@ def main(argv: list[str] | None = None) -> int:
         for operation, run in operations.items():
             ops = rounds[operation]
             per_op(run, ops)  # warm up connections
-            for turn in range(args.repeat):
-                order = names[turn % len(names) :] + names[: turn % len(names)]
+            shuffler = random.Random(17)
+            for _ in range(args.repeat):
+                order = list(names)
+                shuffler.shuffle(order)
                 for name in order:
                     mode = modes[name]
                     mode.install()
                     try:
+                        for _ in range(max(1, ops // 10)):  # untimed: past the switch
+                            run()
+                        gc.collect()  # no garbage of the previous configuration left
                         samples.setdefault((operation, name), []).append(per_op(run, ops))
                     finally:
                         mode.uninstall()
