@@ -26,23 +26,25 @@ registry; OpenTelemetry: the reader's ``get_metrics_data``).
 
 The table shows, per configuration, the median wall-clock microseconds per
 operation and its ratio to ``off``; the median CPU microseconds the calling
-thread spent per operation and what the plugin added to it; the median CPU
-microseconds of one scrape; and the **overhead**: the added CPU time plus
-the scrape's, charged to the operations as if one scrape came every second
-of back-to-back operations (Prometheus scrapes every 15 to 60 s by
-default), as a share of the ``off`` wall-clock time. The plugins do part of
-their work at the scrape (they sum per-thread tallies there), so the scrape
-is charged, not left out. On a shared machine the wall-clock ratio swings by
-more than the few microseconds a plugin costs; the thread's CPU time does
-not wait for other processes, so its difference is the plugin's own cost
-(no other thread works for the plugin here: no span is made for an
-uncontended lock or a cache call). A last configuration, ``off, again``,
-has no plugin either: its row shows how far two identical configurations
-read apart in the same run, the noise under every other row. The last
-lines give a scrape's cost while 64 live threads each hold the tallies of
-their own calls: what a scrape costs grows with threads x series. Exits 1
-if an overhead is above the target of issue 17 (5%) in a full run.
-"""
+thread spent per operation and what the plugin added to it (the median of
+each turn's difference from the same turn's ``off``: paired, so load that
+comes and goes on the shared machine cancels, which a difference of two
+medians does not); the median CPU microseconds of one scrape; and the
+**overhead**: the added CPU time plus the scrape's, charged to the
+operations as if one scrape came every second of back-to-back operations
+(Prometheus scrapes every 15 to 60 s by default), as a share of the ``off``
+wall-clock time. The plugins do part of their work at the scrape (they sum
+per-thread tallies there), so the scrape is charged, not left out. On a
+shared machine the wall-clock ratio swings by more than the few microseconds
+a plugin costs; the thread's CPU time does not wait for other processes, so
+its difference is the plugin's own cost (no other thread works for the
+plugin here: no span is made for an uncontended lock or a cache call). A
+last configuration, ``off, again``, has no plugin either: its row shows how
+far two identical configurations read apart in the same run, the noise under
+every other row. The last lines give a scrape's cost while 64 live threads
+each hold the tallies of their own calls: what a scrape costs grows with
+threads x series. Exits 1 if an overhead is above the target of issue 17
+(5%) in a full run."""
 
 from __future__ import annotations
 
@@ -262,7 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         cpu = {m: statistics.median(c for _, c in samples[(operation, m)]) for m in names}
         scrape = {m: statistics.median(scrapes[(operation, m)]) for m in names}
         for mode in names:
-            added = cpu[mode] - cpu["off"]
+            # Paired: each turn's difference from the same turn's "off" (a second or
+            # two apart at most), then the median; load that comes and goes cancels.
+            added = statistics.median(
+                c - off
+                for (_, c), (_, off) in zip(
+                    samples[(operation, mode)], samples[(operation, "off")], strict=True
+                )
+            )
             # One scrape per SCRAPE_EVERY seconds of back-to-back operations, charged to them.
             amortised = scrape[mode] * wall["off"] / (SCRAPE_EVERY * 1e6)
             overhead = (added + amortised) / wall["off"]
