@@ -73,7 +73,10 @@ class Tally:
         return rows
 
     def new_row(self, rows: Rows, key: Hashable) -> list[float]:
-        """Add the row of *key* to the calling thread's *rows*; return it."""
+        """The row of *key* in the calling thread's *rows*, added if it is not there."""
+        row = rows.get(key)
+        if row is not None:
+            return row
         row = rows[key] = [0] * self.width
         self.created.setdefault(key, time.time())
         return row

@@ -195,12 +195,9 @@ class OpenTelemetryPlugin:
             self.cache_duration.record(duration, attrs)
         if hits or misses:
             try:
-                rows = self._reads_local.rows
-            except AttributeError:
-                rows = self.reads.rows()
-            row = rows.get((source, node))
-            if row is None:
-                row = self.reads.new_row(rows, (source, node))
+                row = self._reads_local.rows[source, node]
+            except (AttributeError, KeyError):  # this thread's first read, or the node's
+                row = self.reads.new_row(self.reads.rows(), (source, node))
             row[0] += hits
             row[1] += misses
 

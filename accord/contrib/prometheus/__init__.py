@@ -122,6 +122,7 @@ class PrometheusPlugin:
         self._cache_local = self.cache_tally.local
         # A lock row: SLOW_BUCKETS' counts and +Inf, the sum.
         self.lock_tally = Tally(len(SLOW_BUCKETS) + 2)
+        self._lock_local = self.lock_tally.local
         self.collector = _Collector(self, client)
         self.registry.register(self.collector)
         self.cache_errors = counter(
@@ -196,27 +197,23 @@ class PrometheusPlugin:
         self, source: str, operation: str, node: str, duration: float, hits: int, misses: int
     ) -> None:
         try:
-            rows = self._cache_local.rows
-        except AttributeError:
-            rows = self.cache_tally.rows()
-        key = (source, operation, node)
-        row = rows.get(key)
-        if row is None:
-            row = self.cache_tally.new_row(rows, key)
+            row = self._cache_local.rows[source, operation, node]
+        except (AttributeError, KeyError):  # this thread's first call, or the series'
+            tally = self.cache_tally
+            row = tally.new_row(tally.rows(), (source, operation, node))
         row[bisect_left(FAST_BUCKETS, duration)] += 1  # bucket_index, inlined
         row[_CACHE_SUM] += duration
-        row[_CACHE_HITS] += hits
-        row[_CACHE_MISSES] += misses
+        if hits:
+            row[_CACHE_HITS] += hits
+        if misses:
+            row[_CACHE_MISSES] += misses
 
     def _hold_or_wait(self, key: tuple[str, str, str], seconds: float) -> None:
-        tally = self.lock_tally
         try:
-            rows = tally.local.rows
-        except AttributeError:
-            rows = tally.rows()
-        row = rows.get(key)
-        if row is None:
-            row = tally.new_row(rows, key)
+            row = self._lock_local.rows[key]
+        except (AttributeError, KeyError):
+            tally = self.lock_tally
+            row = tally.new_row(tally.rows(), key)
         row[bisect_left(SLOW_BUCKETS, seconds)] += 1
         row[_LOCK_SUM] += seconds
 
