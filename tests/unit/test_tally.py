@@ -1,4 +1,4 @@
-"""A Tally counts exactly across threads, keeps what ended threads counted, and buckets by ``le``."""
+"""A Tally counts exactly across threads, keeps what ended threads counted, buckets by ``le``."""
 
 from __future__ import annotations
 

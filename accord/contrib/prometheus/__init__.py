@@ -25,9 +25,12 @@ microsecond each), which a 40 us cache hit cannot afford. The cache's
 latency, hits and misses and the lock's wait and hold times are therefore
 kept by the plugin in a :class:`~accord.contrib.tally.Tally` (per thread,
 exact, no lock) and turned into metric families when the registry is
-collected, by a collector of the plugin's own: a scrape pays for that (about
-a microsecond per series and bucket), an operation pays a dict lookup and a
-few additions. The other metrics are ordinary ``prometheus_client`` metrics.
+collected, by a collector of the plugin's own: a scrape pays for that (it
+sums every live thread's rows, some 5 us per thread and series measured on
+two shared cores), an operation pays a dict lookup and a few additions. The
+families, names, labels, buckets and ``_created`` samples are those
+``prometheus_client``'s own metrics gave. The other metrics are ordinary
+``prometheus_client`` metrics.
 
 Failure behaviour: importing this module never fails; making the plugin
 without ``prometheus_client`` raises
