@@ -43,67 +43,47 @@ per registry; it replaces the plugin, not the metrics). A bad
 
 from __future__ import annotations
 
-import math
 import os
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from accord.contrib.prometheus.collector import (
+    CACHE_HITS,
+    CACHE_MISSES,
+    CACHE_SUM,
+    FAST_BUCKETS,
+    LOCK_SUM,
+    SLOW_BUCKETS,
+    Collector,
+    _backend,
+)
 from accord.contrib.tally import Tally
 from accord.core.errors import ConfigurationError
 from accord.core.hookspecs import hookimpl
 from accord.core.optional import import_optional
 from accord.core.plugins import get_plugin_manager
 
-__all__ = ["PLUGIN_NAME", "PrometheusPlugin", "install", "make_plugin", "serve", "uninstall"]
+__all__ = [
+    "FAST_BUCKETS",
+    "PLUGIN_NAME",
+    "SLOW_BUCKETS",
+    "PrometheusPlugin",
+    "install",
+    "make_plugin",
+    "serve",
+    "uninstall",
+]
 
 #: The name the plugin is registered under, whichever way it was enabled.
 PLUGIN_NAME = "accord.contrib.prometheus"
 PORT_ENV = "ACCORD_PROMETHEUS_PORT"
 ADDR_ENV = "ACCORD_PROMETHEUS_ADDR"
 _PURPOSE = "accord's Prometheus plugin"
-#: Buckets (seconds) of the latency histograms: cache calls are sub-millisecond.
-FAST_BUCKETS: tuple[float, ...] = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.5,
-    1.0,
-)
-#: Buckets (seconds) of lock and 2PC durations.
-SLOW_BUCKETS: tuple[float, ...] = (
-    0.001,
-    0.005,
-    0.01,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
 
 
 def _client() -> Any:
     return import_optional("prometheus_client", extra="prometheus", purpose=_PURPOSE)
-
-
-def _backend(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
 
 
 class PrometheusPlugin:
@@ -119,14 +99,14 @@ class PrometheusPlugin:
         kw: dict[str, Any] = {"registry": self.registry}
         counter, histogram, gauge = client.Counter, client.Histogram, client.Gauge
         node = ("cache", "node")
-        # Cache operations and lock waits and holds: tallied here, exported by _Collector.
+        # Cache operations and lock waits and holds: tallied here, exported by Collector.
         # A cache row: FAST_BUCKETS' counts and +Inf, the sum, hits, misses.
         self.cache_tally = Tally(len(FAST_BUCKETS) + 4)
         self._cache_local = self.cache_tally.local
         # A lock row: SLOW_BUCKETS' counts and +Inf, the sum.
         self.lock_tally = Tally(len(SLOW_BUCKETS) + 2)
         self._lock_local = self.lock_tally.local
-        self.collector = _Collector(self, client)
+        self.collector = Collector(self.cache_tally, self.lock_tally)
         self.registry.register(self.collector)
         self.cache_errors = counter(
             "accord_cache_errors", "Failed calls to a cache node.", (*node, "error"), **kw
@@ -205,11 +185,11 @@ class PrometheusPlugin:
             tally = self.cache_tally
             row = tally.new_row(tally.rows(), (source, operation, node))
         row[bisect_left(FAST_BUCKETS, duration)] += 1  # bucket_index, inlined
-        row[_CACHE_SUM] += duration
+        row[CACHE_SUM] += duration
         if hits:
-            row[_CACHE_HITS] += hits
+            row[CACHE_HITS] += hits
         if misses:
-            row[_CACHE_MISSES] += misses
+            row[CACHE_MISSES] += misses
 
     def _hold_or_wait(self, key: tuple[str, str, str], seconds: float) -> None:
         try:
@@ -218,7 +198,7 @@ class PrometheusPlugin:
             tally = self.lock_tally
             row = tally.new_row(tally.rows(), key)
         row[bisect_left(SLOW_BUCKETS, seconds)] += 1
-        row[_LOCK_SUM] += seconds
+        row[LOCK_SUM] += seconds
 
     @hookimpl
     def accord_node_failed(self, source: str, node: str, error: BaseException) -> None:
@@ -279,149 +259,6 @@ class PrometheusPlugin:
             return
         self.tpc_oldest.set(oldest_age)
         self.tpc_in_doubt.set(branches)
-
-
-_CACHE_SUM = len(FAST_BUCKETS) + 1
-_CACHE_HITS = _CACHE_SUM + 1
-_CACHE_MISSES = _CACHE_SUM + 2
-_LOCK_SUM = len(SLOW_BUCKETS) + 1
-
-
-class _Collector:
-    """The tallied metrics as metric families, built when the registry is collected."""
-
-    def __init__(self, plugin: PrometheusPlugin, client: Any) -> None:
-        self.plugin = plugin
-        self.client = import_optional(
-            "prometheus_client.core", extra="prometheus", purpose=_PURPOSE
-        )
-        self.sample = import_optional(
-            "prometheus_client.samples", extra="prometheus", purpose=_PURPOSE
-        ).Sample
-        utils = import_optional("prometheus_client.utils", extra="prometheus", purpose=_PURPOSE)
-        self.bounds = {
-            bounds: [utils.floatToGoString(b) for b in (*bounds, math.inf)]
-            for bounds in (FAST_BUCKETS, SLOW_BUCKETS)
-        }
-
-    def describe(self) -> list[Any]:
-        """The families, empty: the registry learns their names (and refuses a clash)."""
-        return self._families({}, {}, {}, {})
-
-    def collect(self) -> list[Any]:
-        """The families with every series tallied so far (summed over all threads)."""
-        cache, locks = self.plugin.cache_tally, self.plugin.lock_tally
-        return self._families(
-            cache.snapshot(), dict(cache.created), locks.snapshot(), dict(locks.created)
-        )
-
-    def _families(
-        self,
-        cache: dict[Any, list[float]],
-        cache_created: dict[Any, float],
-        locks: dict[Any, list[float]],
-        locks_created: dict[Any, float],
-    ) -> list[Any]:
-        client = self.client
-        durations: dict[tuple[str, ...], list[float]] = {}
-        reads: dict[tuple[str, ...], list[float]] = {}
-        created: dict[tuple[str, ...], float] = {}
-        for key, row in cache.items():
-            source, operation, node = key
-            cache_name = source.removeprefix("cache:")
-            _merge(durations, (cache_name, operation, node), row[:_CACHE_HITS])
-            _merge(reads, (cache_name, node), row[_CACHE_HITS:])
-            for series in ((cache_name, operation, node), (cache_name, node)):
-                _earliest(created, series, cache_created.get(key))
-        waits: dict[tuple[str, ...], list[float]] = {}
-        holds: dict[tuple[str, ...], list[float]] = {}
-        for key, row in locks.items():
-            kind, url, acquired = key
-            labels: tuple[str, ...] = (
-                (_backend(url), acquired) if kind == "wait" else (_backend(url),)
-            )
-            _merge(waits if kind == "wait" else holds, labels, row)
-            _earliest(created, (kind, *labels), locks_created.get(key))
-        hits = client.CounterMetricFamily(
-            "accord_cache_hits", "Keys found by cache reads.", labels=("cache", "node")
-        )
-        misses = client.CounterMetricFamily(
-            "accord_cache_misses", "Keys not found by cache reads.", labels=("cache", "node")
-        )
-        for labels, (hit, miss) in reads.items():
-            hits.add_metric(labels, hit, created=created.get(labels))
-            misses.add_metric(labels, miss, created=created.get(labels))
-        return [
-            self._histogram(
-                "accord_cache_operation_seconds",
-                "Duration of ring-cache operations, per node.",
-                ("cache", "operation", "node"),
-                FAST_BUCKETS,
-                durations,
-                lambda labels: created.get(labels),
-            ),
-            hits,
-            misses,
-            self._histogram(
-                "accord_lock_wait_seconds",
-                "Time spent in lock acquire.",
-                ("backend", "acquired"),
-                SLOW_BUCKETS,
-                waits,
-                lambda labels: created.get(("wait", *labels)),
-            ),
-            self._histogram(
-                "accord_lock_hold_seconds",
-                "Time locks were held.",
-                ("backend",),
-                SLOW_BUCKETS,
-                holds,
-                lambda labels: created.get(("hold", *labels)),
-            ),
-        ]
-
-    def _histogram(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: tuple[str, ...],
-        bounds: tuple[float, ...],
-        series: dict[tuple[str, ...], list[float]],
-        created: Any,
-    ) -> Any:
-        family = self.client.HistogramMetricFamily(name, documentation, labels=labelnames)
-        les = self.bounds[bounds]
-        for labels, row in sorted(series.items()):
-            cumulative, buckets = 0.0, []
-            for le, count in zip(les, row[: len(les)], strict=True):
-                cumulative += count
-                buckets.append((le, cumulative))
-            family.add_metric(labels, buckets, row[len(les)])
-            when = created(labels)
-            if when is not None:  # as prometheus_client's own Histogram shows it
-                family.samples.append(
-                    self.sample(f"{name}_created", dict(zip(labelnames, labels, strict=True)), when)
-                )
-        return family
-
-
-def _merge(
-    series: dict[tuple[str, ...], list[float]], labels: tuple[str, ...], row: list[float]
-) -> None:
-    """Add *row* to the series of *labels* (several tally keys can share labels)."""
-    mine = series.get(labels)
-    if mine is None:
-        series[labels] = list(row)
-    else:
-        for i, value in enumerate(row):
-            mine[i] += value
-
-
-def _earliest(
-    created: dict[tuple[str, ...], float], labels: tuple[str, ...], when: float | None
-) -> None:
-    if when is not None and (labels not in created or when < created[labels]):
-        created[labels] = when
 
 
 def serve(port: int, addr: str = "127.0.0.1", registry: Any = None) -> tuple[Any, Any]:
