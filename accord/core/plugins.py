@@ -62,11 +62,14 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PLUGINS_ENV",
     "AccordPluginManager",
+    "emit",
+    "emit_to",
     "first_result",
     "get_plugin_manager",
     "load_plugins",
     "notify",
     "observed",
+    "observers",
     "reset_plugin_manager",
 ]
 
@@ -116,6 +119,9 @@ class AccordPluginManager(pluggy.PluginManager):
         #: First-result hook -> its implementations in call order, as (function,
         #: argument names), or None when a wrapper takes part (see first_result()).
         self.providers: dict[str, tuple[tuple[Any, tuple[str, ...]], ...] | None] = {}
+        #: What :func:`emit` calls: per hook, (function, the positions of its
+        #: arguments in the spec's order, or None for all of them, plugin name).
+        self.positional: dict[str, Observers] = {}
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -185,6 +191,22 @@ class AccordPluginManager(pluggy.PluginManager):
             else:  # pluggy calls the newest (and tryfirst) implementations first
                 providers[hook] = tuple((i.function, tuple(i.argnames)) for i in reversed(impls))
         self.providers = providers
+        positional = {}
+        for hook, impls in self.observers.items():
+            spec = getattr(self.hook, hook).spec
+            if spec is None:
+                continue
+            order = tuple(spec.argnames)
+            positional[hook] = tuple(
+                (
+                    function,
+                    None if argnames == order else tuple(order.index(a) for a in argnames),
+                    plugin_name,
+                )
+                for function, argnames, plugin_name in impls
+                if set(argnames) <= set(order)
+            )
+        self.positional = positional
 
     def _check_plugin_hooks(self, plugin: object, name: str) -> None:
         known = sorted(self.hook.__dict__)
@@ -393,6 +415,47 @@ def observed(hook_name: str) -> bool:
     """
     manager = _manager or get_plugin_manager()
     return hook_name in manager.observed
+
+
+#: What :func:`observers` returns: (function, argument positions or None, plugin name).
+Observers = tuple[tuple[Any, tuple[int, ...] | None, str], ...]
+
+
+def observers(hook_name: str) -> Observers:
+    """The implementations of observer hook *hook_name*, empty if none: for :func:`emit_to`.
+
+    For the hottest paths (a cache call): one lookup tells whether to measure
+    anything, and gives what to call with the measurements.
+    """
+    manager = _manager or get_plugin_manager()
+    return manager.positional.get(hook_name, ())
+
+
+def emit(hook_name: str, *args: Any) -> None:
+    """:func:`notify` for hot paths: the hook's arguments by position, in the spec's order.
+
+    Same isolation of failures as :func:`notify`, without building a keyword
+    dict per event: an implementation that takes all of the spec's arguments
+    (in its order) gets *args* as they are.
+    """
+    manager = _manager or get_plugin_manager()
+    emit_to(manager.positional.get(hook_name, ()), hook_name, *args)
+
+
+def emit_to(impls: Observers, hook_name: str, *args: Any) -> None:
+    """:func:`emit` to *impls*, what :func:`observers` returned for *hook_name*."""
+    for function, picks, plugin_name in impls:
+        try:
+            if picks is None:
+                function(*args)
+            else:
+                function(*[args[i] for i in picks])
+        except Exception:
+            logger.exception(
+                "accord plugin %r failed in %s; the event is not lost for other plugins",
+                plugin_name,
+                hook_name,
+            )
 
 
 def notify(hook_name: str, **kwargs: Any) -> None:

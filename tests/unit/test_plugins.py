@@ -242,6 +242,53 @@ def test_failing_observer_is_logged_and_does_not_stop_the_others(
     assert "statsd down" in caplog.text
 
 
+def test_emit_passes_arguments_by_position_to_observers_naming_all_or_some() -> None:
+    got: list[tuple[object, ...]] = []
+
+    def everything(name: str, url: str, token: int, wait: float) -> None:
+        got.append(("all", name, url, token, wait))
+
+    def some(wait: float, url: str) -> None:  # another order, a subset
+        got.append(("some", wait, url))
+
+    with (
+        registered(types.SimpleNamespace(accord_lock_acquired=everything)),
+        registered(types.SimpleNamespace(accord_lock_acquired=some), "some"),
+    ):
+        plugins.emit("accord_lock_acquired", "job", "redis://h:1", 7, 0.5)
+        plugins.emit_to(
+            plugins.observers("accord_lock_acquired"), "accord_lock_acquired", "j", "u", 8, 1.0
+        )
+    assert sorted(got, key=str) == sorted(
+        [
+            ("all", "job", "redis://h:1", 7, 0.5),
+            ("some", 0.5, "redis://h:1"),
+            ("all", "j", "u", 8, 1.0),
+            ("some", 1.0, "u"),
+        ],
+        key=str,
+    )
+    assert plugins.observers("accord_lock_acquired") == ()
+
+
+def test_emit_logs_a_failing_observer_and_still_calls_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    got: list[str] = []
+
+    def boom(url: str) -> None:
+        raise RuntimeError("statsd down")
+
+    with (
+        registered(types.SimpleNamespace(accord_lock_released=lambda url: got.append(url))),
+        registered(types.SimpleNamespace(accord_lock_released=boom), "flaky"),
+        caplog.at_level(logging.ERROR, logger="accord.plugins"),
+    ):
+        plugins.emit("accord_lock_released", "job", "redis://h:1", 7, 0.5)
+    assert got == ["redis://h:1"]
+    assert "'flaky' failed in accord_lock_released" in caplog.text
+
+
 def test_disable_all_keeps_every_entry_point_out(
     entry_points: list[importlib.metadata.EntryPoint],
     tmp_path: Path,

@@ -23,23 +23,28 @@ Every instrument and span is listed in ``docs/operations.rst``. Lock names,
 keys, xids and task ids are span attributes only, never metric attributes:
 they are unbounded.
 
-Cost: the SDK spends several microseconds per measurement (in Python). The
-cache's hit and miss counts are therefore kept by the plugin and read by the
-SDK when it collects (observable counters): a cache read pays one dict
-update for them. Latencies are histograms, one measurement per operation;
-``cache_latency=False`` leaves out the cache's (the one measurement a cache
-operation would still pay), and ``docs/benchmarks.rst`` has the measured
-overhead of both.
+Cost: the SDK spends several microseconds per measurement (in Python: it
+cleans and hashes the attributes on every call). The cache's hit and miss
+counts are therefore kept by the plugin, per thread in a
+:class:`~accord.contrib.tally.Tally`, and read by the SDK when it collects
+(observable counters): a cache read pays a dict lookup and two additions for
+them. Latencies are histograms, and OpenTelemetry has no asynchronous
+histogram (nor, in Python, a ``MetricProducer``) through which a plugin could
+hand the SDK buckets it summed itself: each latency is one SDK measurement,
+on the thread that ran the operation. ``cache_latency=False`` leaves out the
+cache's (the one measurement a cache operation would still pay); a lock
+acquire and its release pay one each. ``docs/benchmarks.rst`` has the
+measured overhead.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from accord import __version__
+from accord.contrib.tally import Tally
 from accord.core.hookspecs import hookimpl
 from accord.core.optional import import_optional
 from accord.core.plugins import get_plugin_manager
@@ -164,12 +169,12 @@ class OpenTelemetryPlugin:
         self._cache_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
         self._node_attrs: dict[tuple[str, str], dict[str, str]] = {}
         self._lock_attrs: dict[tuple[str, bool | None], dict[str, Any]] = {}
-        self._reads: dict[tuple[str, str], list[int]] = {}  # (source, node) -> [hits, misses]
-        self._reads_lock = threading.Lock()
+        # (source, node) -> [hits, misses], per thread: read when the SDK collects.
+        self.reads = Tally(2)
+        self._reads_local = self.reads.local
 
     def _observe_reads(self, index: int) -> Iterable[Any]:
-        with self._reads_lock:
-            counts = [(key, tally[index]) for key, tally in self._reads.items() if tally[index]]
+        counts = [(key, row[index]) for key, row in self.reads.snapshot().items() if row[index]]
         return [self._observation(value, self._node(*key)) for key, value in counts]
 
     # ------------------------------------------------------------------ cache
@@ -178,22 +183,23 @@ class OpenTelemetryPlugin:
     def accord_cache_operation(
         self, source: str, operation: str, node: str, duration: float, hits: int, misses: int
     ) -> None:
-        attrs = self._cache_attrs.get((source, operation, node))
-        if attrs is None:
-            attrs = self._cache_attrs[(source, operation, node)] = {
-                "accord.cache.name": source.removeprefix("cache:"),
-                "accord.cache.operation": operation,
-                "accord.cache.node": node,
-            }
         if self.cache_latency:
+            # The SDK cleans and hashes the attributes on every call (most of its cost).
+            attrs = self._cache_attrs.get((source, operation, node))
+            if attrs is None:
+                attrs = self._cache_attrs[(source, operation, node)] = {
+                    "accord.cache.name": source.removeprefix("cache:"),
+                    "accord.cache.operation": operation,
+                    "accord.cache.node": node,
+                }
             self.cache_duration.record(duration, attrs)
         if hits or misses:
-            with self._reads_lock:
-                tally = self._reads.get((source, node))
-                if tally is None:
-                    tally = self._reads[(source, node)] = [0, 0]
-                tally[0] += hits
-                tally[1] += misses
+            try:
+                row = self._reads_local.rows[source, node]
+            except (AttributeError, KeyError):  # this thread's first read, or the node's
+                row = self.reads.new_row(self.reads.rows(), (source, node))
+            row[0] += hits
+            row[1] += misses
 
     def _node(self, source: str, node: str) -> dict[str, str]:
         attrs = self._node_attrs.get((source, node))

@@ -26,7 +26,7 @@ from accord.core.errors import (
 )
 from accord.core.lock import renewer
 from accord.core.lock.base import LockBackend, get_backend
-from accord.core.plugins import get_plugin_manager, notify
+from accord.core.plugins import emit, get_plugin_manager, notify
 
 __all__ = ["MAX_TTL", "MIN_TTL", "LockCore", "validate_timeout", "validate_ttl"]
 
@@ -246,9 +246,7 @@ class LockCore:
     def _acquired(self, owner: str, token: int | None, started: float) -> bool:
         now = time.monotonic()
         if token is None:
-            notify(
-                "accord_lock_not_acquired", name=self.name, url=self.backend.url, wait=now - started
-            )
+            emit("accord_lock_not_acquired", self.name, self.backend.url, now - started)
             return False
         with self._state:
             self._owner, self._token, self._acquired_at = owner, token, now
@@ -258,13 +256,7 @@ class LockCore:
             # counts from one renewal interval ago: the first renewal then
             # comes at once and confirms it.
             self._start_upkeep(owner, max(started, now - self.ttl * RENEW_FRACTION))
-            notify(
-                "accord_lock_acquired",
-                name=self.name,
-                url=self.backend.url,
-                token=token,
-                wait=now - started,
-            )
+            emit("accord_lock_acquired", self.name, self.backend.url, token, now - started)
         except BaseException:
             self._abandon(owner)  # a failed acquire holds nothing
             raise
@@ -330,13 +322,7 @@ class LockCore:
             )
         if lost is not None:
             raise NotOwned(f"lock {self.name!r} was lost ({lost}) before release.")
-        notify(
-            "accord_lock_released",
-            name=self.name,
-            url=self.backend.url,
-            token=self._token,
-            held=held,
-        )
+        emit("accord_lock_released", self.name, self.backend.url, self._token, held)
 
     def _timed_out(self) -> LockTimeout:
         return LockTimeout(

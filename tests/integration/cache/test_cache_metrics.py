@@ -124,3 +124,51 @@ def test_without_a_plugin_the_cache_tells_no_one(
     assert not observed("accord_cache_operation")
     assert "accord.contrib.prometheus" not in dict(get_plugin_manager().list_name_plugin())
     cache.set("k", 1)
+
+
+def test_reads_from_many_threads_are_counted_exactly(
+    make_cache: Callable[..., RingCache], ring_urls: list[str]
+) -> None:
+    import threading
+
+    cache = make_cache()
+    alias = cache._cache.source.removeprefix("cache:")
+    stored = KEYS[::2]
+    cache.set_many(dict.fromkeys(stored, 1))
+    threads, rounds = 8, 25
+    start = threading.Barrier(threads)
+
+    def read() -> None:
+        start.wait()
+        for _ in range(rounds):
+            for key in KEYS:
+                cache.get(key)
+
+    with metrics_plugins() as (otel, prom):
+        workers = [threading.Thread(target=read) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        scraped, values = prom.scrape(), otel.values()
+    for url in ring_urls:
+        mine = _keys_on(cache, url)
+        hits = threads * rounds * sum(1 for key in mine if key in stored)
+        misses = threads * rounds * len(mine) - hits
+        attrs = {"accord.cache.name": alias, "accord.cache.node": url}
+        assert values[("accord.cache.hits", tuple(sorted(attrs.items())))] == hits
+        assert values[("accord.cache.misses", tuple(sorted(attrs.items())))] == misses
+        assert scraped[labels("accord_cache_hits_total", cache=alias, node=url)] == hits
+        assert scraped[labels("accord_cache_misses_total", cache=alias, node=url)] == misses
+        count = labels(
+            "accord_cache_operation_seconds_count", cache=alias, operation="get", node=url
+        )
+        assert scraped[count] == hits + misses
+        inf = labels(
+            "accord_cache_operation_seconds_bucket",
+            cache=alias,
+            operation="get",
+            node=url,
+            le="+Inf",
+        )
+        assert scraped[inf] == hits + misses

@@ -102,10 +102,14 @@ class Calls:
         *,
         write: bool,
         missing: Any,
+        home: str | None = None,
     ) -> Call:
-        """The call for an operation on one key: *build* its commands, *read* their replies."""
+        """The call for an operation on one key: *build* its commands, *read* their replies.
+
+        *home*: the key's node on the ring, when the caller has looked it up.
+        """
         router = self.router
-        route = router.route(key)
+        route = router.route(key, home)
         node = route.node
         if node is None:
             router.skipped(route.home, written=[key] if write else (), reads=int(not write))
@@ -144,14 +148,16 @@ class Calls:
 
         return Call({node: commands}, finish)
 
-    def get(self, key: str, default: Any) -> Call:
+    def get(self, key: str, default: Any, home: str | None = None) -> Call:
+        """GET *key*; *home*: its node on the ring, if the caller looked it up already."""
         loads = self.codec.loads
 
         def read(replies: list[Any]) -> Any:
             value = replies[0]
             return default if value is None else loads(value)
 
-        return self.one(key, lambda k, r: [("GET", k)], read, write=False, missing=default)
+        build = lambda k, r: [("GET", k)]  # noqa: E731
+        return self.one(key, build, read, write=False, missing=default, home=home)
 
     def set(self, key: str, value: Any, timeout: float | None) -> Call:
         data = self.codec.dumps(value)

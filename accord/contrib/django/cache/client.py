@@ -27,7 +27,7 @@ from accord.contrib.django.cache.execute import SyncExecutor
 from accord.contrib.django.cache.keys import is_internal
 from accord.contrib.django.cache.plan import Call
 from accord.contrib.django.cache.router import Router
-from accord.core.plugins import notify, observed
+from accord.core.plugins import emit, emit_to, observed, observers
 
 __all__ = ["RingCacheClient"]
 
@@ -78,15 +78,8 @@ class RingCacheClient:
     # ------------------------------------------------------------ observers
 
     def _tell(self, operation: str, node: str, start: float, hits: int, misses: int) -> None:
-        notify(
-            _OPERATION,
-            source=self.source,
-            operation=operation,
-            node=node,
-            duration=time.perf_counter() - start,
-            hits=hits,
-            misses=misses,
-        )
+        duration = time.perf_counter() - start
+        emit(_OPERATION, self.source, operation, node, duration, hits, misses)
 
     def _tell_many(
         self, operation: str, keys: Iterable[str], start: float, found: Mapping[str, Any] | None
@@ -99,15 +92,7 @@ class RingCacheClient:
             if found is not None:
                 tally[0 if key in found else 1] += 1
         for node, (hits, misses) in counts.items():
-            notify(
-                _OPERATION,
-                source=self.source,
-                operation=operation,
-                node=node,
-                duration=duration,
-                hits=hits,
-                misses=misses,
-            )
+            emit(_OPERATION, self.source, operation, node, duration, hits, misses)
 
     def _one(self, operation: str, key: str, make: Callable[[], Call]) -> Any:
         """Run a one-key call; time it for the observers if there are any."""
@@ -135,17 +120,19 @@ class RingCacheClient:
 
     def get(self, key: str, default: Any) -> Any:
         """GET; *default* on a miss, including a failed node."""
-        if not observed(_OPERATION):
+        watchers = observers(_OPERATION)
+        if not watchers:
             return self.sync.run(self._homes(key), lambda: self.calls.get(key, default))
         start = time.perf_counter()
-        home = self.router.home(key)
+        home = self.router.home(key)  # looked up once: the call is routed from it
         value = _MISSING
         try:
             homes = None if self.router.all_ok else (home,)
-            value = self.sync.run(homes, lambda: self.calls.get(key, _MISSING))
+            value = self.sync.run(homes, lambda: self.calls.get(key, _MISSING, home))
         finally:
-            hit = value is not _MISSING
-            self._tell("get", home, start, int(hit), int(not hit))
+            duration = time.perf_counter() - start
+            hit = int(value is not _MISSING)
+            emit_to(watchers, _OPERATION, self.source, "get", home, duration, hit, 1 - hit)
         return default if value is _MISSING else value
 
     def set(self, key: str, value: Any, timeout: float | None) -> None:
@@ -271,10 +258,11 @@ class RingCacheClient:
         value = _MISSING
         try:
             homes = None if self.router.all_ok else (home,)
-            value = await self.aio.run(homes, lambda: self.calls.get(key, _MISSING))
+            value = await self.aio.run(homes, lambda: self.calls.get(key, _MISSING, home))
         finally:
             hit = value is not _MISSING
-            self._tell("get", home, start, int(hit), int(not hit))
+            duration = time.perf_counter() - start
+            emit(_OPERATION, self.source, "get", home, duration, int(hit), int(not hit))
         return default if value is _MISSING else value
 
     async def aset(self, key: str, value: Any, timeout: float | None) -> None:

@@ -87,9 +87,12 @@ class Router:
         """The node that owns *key*."""
         return self._only or self.ring.get_node(key)  # type: ignore[union-attr]
 
-    def route(self, key: str) -> Route:
-        """Where to send *key* now. Never claims a repair: see :meth:`claim_repairs`."""
-        home = self._only or self.ring.get_node(key)  # type: ignore[union-attr]
+    def route(self, key: str, home: str | None = None) -> Route:
+        """Where to send *key* now. Never claims a repair: see :meth:`claim_repairs`.
+
+        *home*: the key's node (:meth:`home`), if the caller has it already.
+        """
+        home = home or self._only or self.ring.get_node(key)  # type: ignore[union-attr]
         health = self.health[home]
         if health.ok:
             return self._ok_routes[home]
