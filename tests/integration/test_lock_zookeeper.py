@@ -270,6 +270,7 @@ def test_an_attempt_that_gave_up_is_never_read_as_the_holder(url: str, attempt: 
     finally:
         for backend in backends:
             backend.close()
-    assert len(held) > 10 and len(named) > 10, (len(held), len(named))
+    assert len(held) > 10, len(held)
+    assert len(named) > 10, len(named)
     never_held = [(loser, holder) for loser, holder in named if holder not in held]
     assert not never_held, f"{len(never_held)} of {len(named)}: {never_held[:5]}"

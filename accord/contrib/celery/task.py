@@ -21,13 +21,14 @@ Failure behaviour first:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import functools
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from celery import Task, signals, states
@@ -216,10 +217,20 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         if isinstance(expires, (int, float)) and not isinstance(expires, bool):
             ttl = min(ttl, max(float(expires), 0.001))
         owner = str(Owner.reservation(task_id))
-        for _ in range(_ENQUEUE_TRIES):
-            taken = reserve(name, owner, ttl) if reserve else backend.acquire(name, owner, ttl, 0)
-            if taken is not None:
-                break
+        options["headers"] = {**(options.get("headers") or {}), RESERVATION_FIELD: owner}
+        later = getattr(backend, "acquire_later", None) if reserve is None else None
+        if later is not None:  # the common case: the round trip overlaps building the message
+            sent = self._send_reserved(later(name, owner, ttl), backend, name, owner, task_id,
+                                       args, kwargs, rest, options)  # fmt: skip
+            if sent is not _HELD:
+                return sent
+        for attempt in range(_ENQUEUE_TRIES):
+            if attempt or later is None:  # (the first try was made while sending)
+                taken = (
+                    reserve(name, owner, ttl) if reserve else backend.acquire(name, owner, ttl, 0)
+                )
+                if taken is not None:
+                    break
             held = backend.holder(name)
             if held is not None:  # another call's, or this task id's own (sent twice)
                 holder = Owner.parse(held[0])
@@ -230,21 +241,64 @@ class SingletonTask(Task):  # type: ignore[type-arg]
                 continue  # the ended run released meanwhile: take the key afresh
             # Freed between the two calls: try again; if it keeps changing hands,
             # send it unreserved and let the worker's lease decide.
-        options["headers"] = {**(options.get("headers") or {}), RESERVATION_FIELD: owner}
         try:
             return super().apply_async(args, kwargs, task_id, *rest, **options)
         except BaseException:
             release_quietly(backend, name, owner)  # never sent: nothing will take it over
             raise
 
+    def _send_reserved(
+        self,
+        answer: Callable[[], int | None],
+        backend: SingletonBackend,
+        name: str,
+        owner: str,
+        task_id: str,
+        args: Any,
+        kwargs: Any,
+        rest: tuple[Any, ...],
+        options: dict[str, Any],
+    ) -> Any:
+        """Send the call with the reservation's *answer* read just before the message is published.
+
+        Celery builds the message while the reservation's round trip is on
+        its way; ``before_task_publish`` reads the answer, and stops the
+        publication (nothing is sent) when the key is held: then
+        :data:`_HELD` is returned and the caller looks at the holder. A lock
+        server failure is raised, and nothing is sent.
+        """
+        gate = _Gate(self.name, answer)
+        _watch_publish(self.name)
+        reset = _gate.set(gate)
+        try:
+            result = super().apply_async(args, kwargs, task_id, *rest, **options)
+        except _Stop:
+            if gate.error is not None:
+                raise gate.error from gate.error.__cause__  # as raised, not by _Stop
+            consumer = getattr(self.backend, "result_consumer", None)
+            if consumer is not None:  # Celery subscribed to the result of a call never sent
+                with contextlib.suppress(Exception):
+                    consumer.cancel_for(task_id)
+            return _HELD
+        except BaseException:
+            if gate.read_quietly() is not None:
+                release_quietly(backend, name, owner)  # never sent: nothing will take it over
+            raise
+        finally:
+            _gate.reset(reset)
+        if not gate.done and gate.read() is None:  # published by a path without the signal
+            logger.warning(
+                "singleton task %s[%s] was sent while its key was held: the worker will refuse "
+                "it as a duplicate", self.name, task_id,
+            )  # fmt: skip
+        return result
+
     def _own_message(self, task_id: str | None) -> bool:
         """True when the running singleton run sends a message for its own task id."""
+        if task_id is None:  # a new call (no request lookup: this is the enqueue path)
+            return False
         request = self.request
-        return (
-            task_id is not None
-            and task_id == request.id
-            and isinstance(getattr(request, "singleton", None), Lease)
-        )
+        return task_id == request.id and isinstance(getattr(request, "singleton", None), Lease)
 
     def _duplicate_at_enqueue(self, key: str, holder_id: str) -> Any:
         notify(
@@ -424,6 +478,69 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         if request.id and not (request.ignore_result or self.ignore_result):
             self.backend.mark_as_failure(request.id, exc, request=request)
         raise Ignore(str(exc))
+
+
+class _Stop(BaseException):
+    """Stops Celery's publication of a singleton call whose key is held (or whose lock failed).
+
+    A BaseException: ``before_task_publish`` receivers' ``Exception`` are
+    logged by Celery and the message sent all the same.
+    """
+
+
+#: What :meth:`SingletonTask._send_reserved` returns when the key was held.
+_HELD: Any = object()
+
+
+class _Gate:
+    """A reservation whose answer is read just before its call's message is published."""
+
+    __slots__ = ("answer", "done", "error", "task_name", "token")
+
+    def __init__(self, task_name: str, answer: Callable[[], int | None]) -> None:
+        self.task_name, self.answer = task_name, answer
+        self.done = False
+        self.token: int | None = None
+        self.error: BaseException | None = None
+
+    def read(self) -> int | None:
+        """The reservation's token, or None when the key is held (read once)."""
+        if not self.done:
+            self.done = True
+            self.token = self.answer()
+        return self.token
+
+    def read_quietly(self) -> int | None:
+        """As :meth:`read`; a failure is logged, and counts as not reserved."""
+        try:
+            return self.read()
+        except Exception as exc:
+            logger.warning("reading the reservation of a %s call failed: %s", self.task_name, exc)
+            return None
+
+
+_gate: contextvars.ContextVar[_Gate | None] = contextvars.ContextVar("accord_gate", default=None)
+_watched: set[str] = set()
+
+
+def _watch_publish(task_name: str) -> None:
+    """Read the reservation before each message of *task_name* is published (see _Gate)."""
+    if task_name not in _watched:
+        _watched.add(task_name)
+        signals.before_task_publish.connect(_read_gate, sender=task_name, weak=False)
+
+
+def _read_gate(sender: Any = None, **_: Any) -> None:
+    gate = _gate.get()
+    if gate is None or gate.done or gate.task_name != sender:
+        return
+    try:
+        token = gate.read()
+    except BaseException as exc:  # raised by the caller: Celery would log and send
+        gate.error = exc
+        raise _Stop from exc
+    if token is None:
+        raise _Stop
 
 
 def _release_after_run(task: Any, **_: Any) -> None:
