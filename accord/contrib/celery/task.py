@@ -39,7 +39,7 @@ from accord.contrib.celery.keys import lock_name
 from accord.contrib.celery.lease import Lease, SingletonBackend, backend_for, release_quietly
 from accord.contrib.celery.options import SingletonConfig
 from accord.contrib.celery.owners import RESERVED, RUN, Owner
-from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask
+from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask, TaskError
 from accord.core.plugins import notify
 
 __all__ = ["RESERVATION_FIELD", "RUN_FIELD", "SingletonTask", "task_function"]
@@ -292,6 +292,54 @@ class SingletonTask(Task):  # type: ignore[type-arg]
                 "it as a duplicate", self.name, task_id,
             )  # fmt: skip
         return result
+
+    def revoke_call(
+        self,
+        task_id: Any,
+        args: Any = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **revoke_options: Any,
+    ) -> bool:
+        """Revoke a call of this task and free its key at once if it is only reserved.
+
+        Failure behaviour first: a *task_id* that is neither a task id nor an
+        ``AsyncResult`` raises :class:`~accord.core.errors.TaskError`; key
+        arguments without a canonical form raise
+        :class:`~accord.core.errors.TaskKeyError`; a lock server failure
+        raises :class:`~accord.core.errors.LockBackendError` (the revoke was
+        sent; the reservation then ends by itself).
+
+        Sends Celery's ``revoke`` (*revoke_options*: ``terminate``,
+        ``signal``...), then releases the reservation of *task_id* for the
+        key of *args*/*kwargs* (the call's own arguments): at once, whether or
+        not a worker holds the message (none running, or it is still in the
+        broker). The release is owner-checked: it frees the key only while a
+        reservation of *task_id* holds it, never another call's key, and never
+        a run of *task_id* that started (that run keeps its key until it ends,
+        or until the worker has killed it for ``terminate=True``). Returns
+        True when it released a reservation.
+        """
+        task_id = getattr(task_id, "id", task_id)
+        if not isinstance(task_id, str) or not task_id:
+            raise TaskError(
+                f"revoke_call() got task_id={task_id!r}: expected a task id (str) or the "
+                "AsyncResult that apply_async()/delay() returned."
+            )
+        self.app.control.revoke(task_id, **revoke_options)
+        _, name = self.singleton_key(args, kwargs)
+        backend = self.lock_backend()
+        held = backend.holder(name)
+        if held is None:
+            return False
+        holder = Owner.parse(held[0])
+        if holder.task_id != task_id or holder.kind != RESERVED:
+            return False
+        released = backend.release(name, held[0])
+        if released:
+            logger.info(
+                "singleton task %s[%s]: revoked, its reservation released", self.name, task_id
+            )
+        return released
 
     def _own_message(self, task_id: str | None) -> bool:
         """True when the running singleton run sends a message for its own task id."""
