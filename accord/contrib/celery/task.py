@@ -202,6 +202,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             or any(options.get(option) for option in _CANVAS)
         ):
             return super().apply_async(args, kwargs, task_id, *rest, **options)
+        chosen = task_id is not None  # by the caller: its result may be another's too
         task_id = task_id or str(uuid.uuid4())
         backend = self.lock_backend()
         # A lease that lives with a session (ZooKeeper) would live as long as the
@@ -221,7 +222,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         later = getattr(backend, "acquire_later", None) if reserve is None else None
         if later is not None:  # the common case: the round trip overlaps building the message
             sent = self._send_reserved(later(name, owner, ttl), backend, name, owner, task_id,
-                                       args, kwargs, rest, options)  # fmt: skip
+                                       chosen, args, kwargs, rest, options)  # fmt: skip
             if sent is not _HELD:
                 return sent
         for attempt in range(_ENQUEUE_TRIES):
@@ -254,6 +255,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         name: str,
         owner: str,
         task_id: str,
+        chosen: bool,
         args: Any,
         kwargs: Any,
         rest: tuple[Any, ...],
@@ -276,7 +278,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             if gate.error is not None:
                 raise gate.error from gate.error.__cause__  # as raised, not by _Stop
             consumer = getattr(self.backend, "result_consumer", None)
-            if consumer is not None:  # Celery subscribed to the result of a call never sent
+            if consumer is not None and not chosen:  # subscribed to a result never to come
                 with contextlib.suppress(Exception):
                     consumer.cancel_for(task_id)
             return _HELD
