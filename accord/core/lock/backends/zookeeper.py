@@ -465,9 +465,12 @@ class ZooKeeperBackend(ZooKeeperSession):
         Queues a node for *new_owner* (in this process's session), waits (at
         most ``connect_timeout``) for the attempts queued between *owner*'s
         node and it, which give up at once, to leave, then deletes *owner*'s
-        node if it is still the lowest. None, with *new_owner*'s node
-        deleted, if *owner* did not hold the lock or a waiter between kept
-        waiting.
+        node if it is still the lowest. If *owner* released meanwhile and
+        nothing else is ahead, *new_owner*'s node is the lowest: it holds, and
+        the token is returned all the same (readers may already have named
+        it). None, with *new_owner*'s node deleted (it never was the lowest),
+        if *owner* did not hold the lock, another attempt holds it, or a
+        waiter between kept waiting.
         """
         deadline = time.monotonic() + self.connect_timeout
         client = self._session(self.connect_timeout)
@@ -489,17 +492,23 @@ class ZooKeeperBackend(ZooKeeperSession):
                 # it, so that none of them finds itself the lowest instead of ours.
                 children = self._get(client.get_children_async(base), deadline)
                 nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
-                if not nodes or nodes[0] != held:  # released or taken meanwhile
+                if nodes and nodes[0] == mine:
+                    # *owner* released meanwhile and nothing was ahead of ours: ours is
+                    # the lowest, so readers already take new_owner for the holder. It
+                    # is: a node that was the holder is never withdrawn (a reader that
+                    # named it would name a holder that never held).
+                    break
+                if not nodes or nodes[0] != held:  # another attempt holds it now
                     return None
                 between = [n for n in nodes[1:] if _sequence(n) < _sequence(mine)]
                 if not between:
+                    try:
+                        self._get(client.delete_async(found[0]), deadline)
+                    except self._exceptions.NoNodeError:
+                        continue  # released meanwhile: look again
                     break
                 if not self._wait_gone(client, f"{base}/{between[-1]}", deadline, None):
                     return None
-            try:
-                self._get(client.delete_async(found[0]), deadline)
-            except self._exceptions.NoNodeError:
-                return None
             self._forget_held(name, owner)
             with self._mutex:
                 self._held[name, new_owner] = (node, client.client_id[0], int(stat.czxid))
