@@ -196,6 +196,27 @@ def main() -> None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(20)
     report(figures, tasks, args.broker)
+    sys.exit(0 if targets(figures) else 1)
+
+
+#: Issue 12's targets: enqueue at most 1.25x a plain task, at most 2 lock round trips per side.
+ENQUEUE_TARGET, TRIPS_TARGET = 1.25, 2.0
+
+
+def targets(figures: dict[str, dict[str, float]]) -> bool:
+    """Print whether this run met the targets; True if it did."""
+    accord, plain = figures["accord @singleton_task"], figures["plain task"]
+    ratio = accord["enqueue"] / plain["enqueue"]
+    trips = max(accord["enqueue_trips"], accord["worker_trips"])
+    checks = [
+        (f"enqueue {ratio:.2f}x a plain task", ratio <= ENQUEUE_TARGET, f"<= {ENQUEUE_TARGET}x"),
+        (f"lock round trips {accord['enqueue_trips']:.1f} / {accord['worker_trips']:.1f}",
+         trips <= TRIPS_TARGET, f"<= {TRIPS_TARGET:.0f} per side"),
+    ]  # fmt: skip
+    print("\nTargets:")
+    for what, met, target in checks:
+        print(f"- {what} ({target}): {'met' if met else 'MISSED'}")
+    return all(met for _, met, _ in checks)
 
 
 def report(figures: dict[str, dict[str, float]], tasks: int, broker: str) -> None:

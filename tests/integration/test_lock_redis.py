@@ -192,3 +192,37 @@ def wait_until(condition: Any, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+# -- acquire_later: the round trip overlaps the caller's work (singleton enqueue) -----------
+
+
+def test_acquire_later_takes_a_free_lock_and_reports_a_held_one(url: str) -> None:
+    backend = RedisBackend(url)
+    first = backend.acquire_later("job", "a", 5.0)
+    second = backend.acquire_later("other", "b", 5.0)  # two in flight on one thread
+    token = first()
+    assert token is not None
+    assert second() is not None
+    assert backend.acquire_later("job", "c", 5.0)() is None
+    assert backend.holder("job") == ("a", token)
+
+
+def test_acquire_later_after_a_server_restart_asks_again_on_a_fresh_connection(
+    redis_server: Any, url: str
+) -> None:
+    backend = RedisBackend(url)
+    assert backend.acquire_later("job", "a", 5.0)() is not None
+    redis_server.restart()  # the thread's connection is stale, and the scripts are gone
+    token = backend.acquire_later("job2", "b", 5.0)()
+    assert token is not None
+    assert backend.holder("job2") == ("b", token)
+
+
+def test_acquire_later_on_a_server_that_is_down_raises_lock_backend_error(
+    redis_server: Any, url: str
+) -> None:
+    backend = RedisBackend(url, connect_timeout=0.5)
+    redis_server.kill()
+    with pytest.raises(LockBackendError, match="acquire lock 'job'"):
+        backend.acquire_later("job", "a", 5.0)()

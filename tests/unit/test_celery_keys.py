@@ -105,3 +105,17 @@ def test_lock_names_are_short_and_start_with_the_task_name() -> None:
     name = lock_name("app.rebuild:" + "x" * 10_000)
     assert name.startswith("celery:app.rebuild:")
     assert len(name) < 80
+
+
+def positional(account_id: int, month: int = 2) -> None: ...
+
+
+def test_an_all_positional_call_has_the_key_of_the_same_call_by_keyword() -> None:
+    keys = KeySpec("app.positional", positional, None)
+    assert keys.key((7, 2), {}) == keys.key((7,), {}) == keys.key((), {"account_id": 7})
+
+
+def test_an_all_positional_call_still_names_an_unserialisable_argument() -> None:
+    keys = KeySpec("app.positional", positional, None)
+    with pytest.raises(TaskKeyError, match=r"'month' = \{1\}"):
+        keys.key((7, {1}), {})

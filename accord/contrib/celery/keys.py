@@ -71,11 +71,16 @@ def _plain(value: Any, where: str) -> Any:
     )
 
 
+#: Made once: ``json.dumps`` with options builds an encoder per call.
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+#: Values that are their own canonical form (bool is an int).
+_NATIVE = (str, int, type(None))
+
+
 def canonical(value: Any, where: str = "key") -> str:
     """The canonical JSON text of *value*; TaskKeyError (naming *where*) if it has none."""
-    return json.dumps(
-        _plain(value, where), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    return _encode(_plain(value, where))
 
 
 class KeySpec:
@@ -93,6 +98,14 @@ class KeySpec:
     def __init__(self, task_name: str, function: Callable[..., Any], key: Any) -> None:
         self.task_name = task_name
         self.signature = inspect.signature(function)
+        parameters = self.signature.parameters.values()
+        #: The parameter names, when every one is positional-or-keyword: a call
+        #: with all of them positional then binds without ``Signature.bind``.
+        self._positional: tuple[str, ...] | None = None
+        if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters):
+            self._positional = tuple(self.signature.parameters)
+        self._prefix = f"{task_name}:"
+        self._where = f"argument of task {task_name!r}"
         self.names: tuple[str, ...] | None = None
         self.function: Callable[..., Any] | None = None
         if callable(key):
@@ -135,12 +148,18 @@ class KeySpec:
         if self.function is not None:
             value = self.function(*args, **kwargs)
             return f"{self.task_name}:{canonical(value, f'key of task {self.task_name!r}')}"
-        arguments = self.bind(args, kwargs)
+        names = self._positional
+        if names is not None and not kwargs and len(args) == len(names):
+            arguments = dict(zip(names, args, strict=True))  # the common call, as bind() gives
+        else:
+            arguments = self.bind(args, kwargs)
         if self.names is not None:
             arguments = {name: arguments[name] for name in self.names}
-        where = f"argument of task {self.task_name!r}"
-        parts = {name: _plain(value, f"{where} {name!r}") for name, value in arguments.items()}
-        return f"{self.task_name}:{canonical(parts)}"
+        parts = {
+            name: value if type(value) in _NATIVE else _plain(value, f"{self._where} {name!r}")
+            for name, value in arguments.items()
+        }  # type(): a subclass of str or int (an enum) takes the checked path
+        return self._prefix + _encode(parts)
 
 
 def lock_name(key: str) -> str:

@@ -21,13 +21,14 @@ Failure behaviour first:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import functools
 import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from celery import Task, signals, states
@@ -38,7 +39,7 @@ from accord.contrib.celery.keys import lock_name
 from accord.contrib.celery.lease import Lease, SingletonBackend, backend_for, release_quietly
 from accord.contrib.celery.options import SingletonConfig
 from accord.contrib.celery.owners import RESERVED, RUN, Owner
-from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask
+from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask, TaskError
 from accord.core.plugins import notify
 
 __all__ = ["RESERVATION_FIELD", "RUN_FIELD", "SingletonTask", "task_function"]
@@ -201,6 +202,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             or any(options.get(option) for option in _CANVAS)
         ):
             return super().apply_async(args, kwargs, task_id, *rest, **options)
+        chosen = task_id is not None  # by the caller: its result may be another's too
         task_id = task_id or str(uuid.uuid4())
         backend = self.lock_backend()
         # A lease that lives with a session (ZooKeeper) would live as long as the
@@ -216,10 +218,20 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         if isinstance(expires, (int, float)) and not isinstance(expires, bool):
             ttl = min(ttl, max(float(expires), 0.001))
         owner = str(Owner.reservation(task_id))
-        for _ in range(_ENQUEUE_TRIES):
-            taken = reserve(name, owner, ttl) if reserve else backend.acquire(name, owner, ttl, 0)
-            if taken is not None:
-                break
+        options["headers"] = {**(options.get("headers") or {}), RESERVATION_FIELD: owner}
+        later = getattr(backend, "acquire_later", None) if reserve is None else None
+        if later is not None:  # the common case: the round trip overlaps building the message
+            sent = self._send_reserved(later(name, owner, ttl), backend, name, owner, task_id,
+                                       chosen, args, kwargs, rest, options)  # fmt: skip
+            if sent is not _HELD:
+                return sent
+        for attempt in range(_ENQUEUE_TRIES):
+            if attempt or later is None:  # (the first try was made while sending)
+                taken = (
+                    reserve(name, owner, ttl) if reserve else backend.acquire(name, owner, ttl, 0)
+                )
+                if taken is not None:
+                    break
             held = backend.holder(name)
             if held is not None:  # another call's, or this task id's own (sent twice)
                 holder = Owner.parse(held[0])
@@ -230,21 +242,113 @@ class SingletonTask(Task):  # type: ignore[type-arg]
                 continue  # the ended run released meanwhile: take the key afresh
             # Freed between the two calls: try again; if it keeps changing hands,
             # send it unreserved and let the worker's lease decide.
-        options["headers"] = {**(options.get("headers") or {}), RESERVATION_FIELD: owner}
         try:
             return super().apply_async(args, kwargs, task_id, *rest, **options)
         except BaseException:
             release_quietly(backend, name, owner)  # never sent: nothing will take it over
             raise
 
+    def _send_reserved(
+        self,
+        answer: Callable[[], int | None],
+        backend: SingletonBackend,
+        name: str,
+        owner: str,
+        task_id: str,
+        chosen: bool,
+        args: Any,
+        kwargs: Any,
+        rest: tuple[Any, ...],
+        options: dict[str, Any],
+    ) -> Any:
+        """Send the call with the reservation's *answer* read just before the message is published.
+
+        Celery builds the message while the reservation's round trip is on
+        its way; ``before_task_publish`` reads the answer, and stops the
+        publication (nothing is sent) when the key is held: then
+        :data:`_HELD` is returned and the caller looks at the holder. A lock
+        server failure is raised, and nothing is sent.
+        """
+        gate = _Gate(self.name, answer)
+        _watch_publish(self.name)
+        reset = _gate.set(gate)
+        try:
+            result = super().apply_async(args, kwargs, task_id, *rest, **options)
+        except _Stop:
+            if gate.error is not None:
+                raise gate.error from gate.error.__cause__  # as raised, not by _Stop
+            consumer = getattr(self.backend, "result_consumer", None)
+            if consumer is not None and not chosen:  # subscribed to a result never to come
+                with contextlib.suppress(Exception):
+                    consumer.cancel_for(task_id)
+            return _HELD
+        except BaseException:
+            if gate.read_quietly() is not None:
+                release_quietly(backend, name, owner)  # never sent: nothing will take it over
+            raise
+        finally:
+            _gate.reset(reset)
+        if not gate.done and gate.read() is None:  # published by a path without the signal
+            logger.warning(
+                "singleton task %s[%s] was sent while its key was held: the worker will refuse "
+                "it as a duplicate", self.name, task_id,
+            )  # fmt: skip
+        return result
+
+    def revoke_call(
+        self,
+        task_id: Any,
+        args: Any = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **revoke_options: Any,
+    ) -> bool:
+        """Revoke a call of this task and free its key at once if it is only reserved.
+
+        Failure behaviour first: a *task_id* that is neither a task id nor an
+        ``AsyncResult`` raises :class:`~accord.core.errors.TaskError`; key
+        arguments without a canonical form raise
+        :class:`~accord.core.errors.TaskKeyError`; a lock server failure
+        raises :class:`~accord.core.errors.LockBackendError` (the revoke was
+        sent; the reservation then ends by itself).
+
+        Sends Celery's ``revoke`` (*revoke_options*: ``terminate``,
+        ``signal``...), then releases the reservation of *task_id* for the
+        key of *args*/*kwargs* (the call's own arguments): at once, whether or
+        not a worker holds the message (none running, or it is still in the
+        broker). The release is owner-checked: it frees the key only while a
+        reservation of *task_id* holds it, never another call's key, and never
+        a run of *task_id* that started (that run keeps its key until it ends,
+        or until the worker has killed it for ``terminate=True``). Returns
+        True when it released a reservation.
+        """
+        task_id = getattr(task_id, "id", task_id)
+        if not isinstance(task_id, str) or not task_id:
+            raise TaskError(
+                f"revoke_call() got task_id={task_id!r}: expected a task id (str) or the "
+                "AsyncResult that apply_async()/delay() returned."
+            )
+        self.app.control.revoke(task_id, **revoke_options)
+        _, name = self.singleton_key(args, kwargs)
+        backend = self.lock_backend()
+        held = backend.holder(name)
+        if held is None:
+            return False
+        holder = Owner.parse(held[0])
+        if holder.task_id != task_id or holder.kind != RESERVED:
+            return False
+        released = backend.release(name, held[0])
+        if released:
+            logger.info(
+                "singleton task %s[%s]: revoked, its reservation released", self.name, task_id
+            )
+        return released
+
     def _own_message(self, task_id: str | None) -> bool:
         """True when the running singleton run sends a message for its own task id."""
+        if task_id is None:  # a new call (no request lookup: this is the enqueue path)
+            return False
         request = self.request
-        return (
-            task_id is not None
-            and task_id == request.id
-            and isinstance(getattr(request, "singleton", None), Lease)
-        )
+        return task_id == request.id and isinstance(getattr(request, "singleton", None), Lease)
 
     def _duplicate_at_enqueue(self, key: str, holder_id: str) -> Any:
         notify(
@@ -424,6 +528,69 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         if request.id and not (request.ignore_result or self.ignore_result):
             self.backend.mark_as_failure(request.id, exc, request=request)
         raise Ignore(str(exc))
+
+
+class _Stop(BaseException):
+    """Stops Celery's publication of a singleton call whose key is held (or whose lock failed).
+
+    A BaseException: ``before_task_publish`` receivers' ``Exception`` are
+    logged by Celery and the message sent all the same.
+    """
+
+
+#: What :meth:`SingletonTask._send_reserved` returns when the key was held.
+_HELD: Any = object()
+
+
+class _Gate:
+    """A reservation whose answer is read just before its call's message is published."""
+
+    __slots__ = ("answer", "done", "error", "task_name", "token")
+
+    def __init__(self, task_name: str, answer: Callable[[], int | None]) -> None:
+        self.task_name, self.answer = task_name, answer
+        self.done = False
+        self.token: int | None = None
+        self.error: BaseException | None = None
+
+    def read(self) -> int | None:
+        """The reservation's token, or None when the key is held (read once)."""
+        if not self.done:
+            self.done = True
+            self.token = self.answer()
+        return self.token
+
+    def read_quietly(self) -> int | None:
+        """As :meth:`read`; a failure is logged, and counts as not reserved."""
+        try:
+            return self.read()
+        except Exception as exc:
+            logger.warning("reading the reservation of a %s call failed: %s", self.task_name, exc)
+            return None
+
+
+_gate: contextvars.ContextVar[_Gate | None] = contextvars.ContextVar("accord_gate", default=None)
+_watched: set[str] = set()
+
+
+def _watch_publish(task_name: str) -> None:
+    """Read the reservation before each message of *task_name* is published (see _Gate)."""
+    if task_name not in _watched:
+        _watched.add(task_name)
+        signals.before_task_publish.connect(_read_gate, sender=task_name, weak=False)
+
+
+def _read_gate(sender: Any = None, **_: Any) -> None:
+    gate = _gate.get()
+    if gate is None or gate.done or gate.task_name != sender:
+        return
+    try:
+        token = gate.read()
+    except BaseException as exc:  # raised by the caller: Celery would log and send
+        gate.error = exc
+        raise _Stop from exc
+    if token is None:
+        raise _Stop
 
 
 def _release_after_run(task: Any, **_: Any) -> None:

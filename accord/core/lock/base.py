@@ -147,7 +147,11 @@ class OwnerAwareBackend(LockBackend, Protocol):
 
         Returns the new holder's fencing token, greater than *owner*'s, or
         None (nothing changed) when *owner* does not hold *name*. No other
-        owner can take the lock in between. Works from any process.
+        owner can take the lock in between. Works from any process. A
+        backend that cannot do it in one step (ZooKeeper) may find that
+        *owner* released meanwhile: if *new_owner* then holds the free lock,
+        it returns that token; it never returns None once a reader could have
+        seen *new_owner* as the holder.
         Raises :class:`~accord.core.errors.LockBackendError` if the server fails.
         """
 

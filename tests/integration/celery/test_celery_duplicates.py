@@ -29,6 +29,20 @@ def test_positional_and_keyword_calls_run_once(worker: Worker) -> None:
     assert len(worker.runs(acct)) == 1
 
 
+def test_a_duplicate_stopped_at_enqueue_sends_no_message(worker: Worker) -> None:
+    # The reservation's answer is read while Celery builds the message: a held
+    # key must stop the publication itself, not only change what the caller gets.
+    acct = account()
+    task = worker.app.tasks["t.rebuild_return_existing"]
+    first = task.apply_async((acct, 0.8))
+    worker.wait_started(acct)
+    duplicates = [task.apply_async((acct, 0.8)) for _ in range(3)]
+    assert {d.id for d in duplicates} == {first.id}
+    first.get(timeout=10)
+    time.sleep(0.5)  # a message sent all the same would have been taken up by now
+    assert worker.deliveries(acct) == [first.id]
+
+
 def test_a_queued_duplicate_is_stopped_at_enqueue_or_in_the_worker(worker: Worker) -> None:
     acct = account()
     task = worker.app.tasks["t.rebuild_return_existing"]

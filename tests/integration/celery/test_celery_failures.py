@@ -13,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery_worker import Worker, account
 
 from accord.core.errors import AlreadyRunning, DuplicateTask
+from accord.testing.brokers import delete_queue
 
 
 def test_retry_with_countdown_completes_under_the_same_lease(worker: Worker) -> None:
@@ -179,3 +180,48 @@ def test_a_terminated_child_that_survives_the_signal_keeps_the_key(worker: Worke
     for call in calls:
         if call.id != first.id:
             call.get(timeout=10)
+
+
+def test_revoke_call_frees_the_key_of_a_message_no_worker_has_taken(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.rebuild_raise"]
+    parked = f"{worker.queue}-parked"  # a queue no worker reads: only the caller can act
+    first = task.apply_async((acct, 0.1), countdown=60, queue=parked)
+    try:
+        with pytest.raises(AlreadyRunning):
+            task.delay(acct, 0.1)
+        assert task.revoke_call(first, (acct, 0.1))
+        second = task.delay(acct, 0.1)  # at once, not after 60 s + reserve
+    finally:
+        delete_queue(worker.broker, parked)
+    assert second.get(timeout=10)["id"] == second.id
+    assert [run["id"] for run in worker.runs(acct)] == [second.id]
+
+
+def test_revoke_call_with_another_task_id_leaves_the_key_reserved(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.rebuild_raise"]
+    parked = f"{worker.queue}-parked"
+    first = task.apply_async((acct, 0.1), countdown=60, queue=parked)
+    try:
+        assert not task.revoke_call(f"not-{first.id}", (acct, 0.1))
+        with pytest.raises(AlreadyRunning, match=first.id):  # (no `as`: no frame cycle)
+            task.delay(acct, 0.1)
+        assert task.revoke_call(first, (acct, 0.1))
+    finally:
+        delete_queue(worker.broker, parked)
+
+
+def test_revoke_call_never_frees_the_key_of_a_run_that_started(worker: Worker) -> None:
+    acct = account()
+    task = worker.app.tasks["t.rebuild_raise"]
+    first = task.delay(acct, 1.0)
+    worker.wait_started(acct)
+    assert not task.revoke_call(first, (acct, 1.0))  # revoke without terminate: it runs on
+    with pytest.raises(AlreadyRunning, match=first.id):
+        task.delay(acct, 1.0)
+    deadline = time.monotonic() + 10
+    while not worker.runs(acct):
+        assert time.monotonic() < deadline, "the run never finished"
+        time.sleep(0.05)
+    assert [run["id"] for run in worker.runs(acct)] == [first.id]

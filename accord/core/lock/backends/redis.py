@@ -52,10 +52,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
+import threading
 import time
 import urllib.parse
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from accord.core.errors import ConfigurationError, LockBackendError
@@ -109,10 +112,12 @@ class RedisBackend:
         self._waiting = (b"%d" % self._alive_ms, b"%d" % self._claim_ms)  # encoded once
         self._releasing = (b"%d" % self._claim_ms,)
         self._error: type[Exception] = redis.RedisError
+        self._timeout: type[Exception] = redis.TimeoutError
         self.client: Any = self._connect(redis)
         self.scripts: dict[str, Any] = {
             name: self.client.register_script(text) for name, text in _SCRIPTS.items()
         }
+        self._per_thread = threading.local()
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, ...]] = (
             weakref.WeakKeyDictionary()
         )
@@ -195,6 +200,87 @@ class RedisBackend:
             if isinstance(exc, self._error):
                 raise self._fail(f"acquire lock {name!r}", exc) from exc
             raise
+
+    def acquire_later(self, name: str, owner: str, ttl: float) -> Callable[[], int | None]:
+        """Send a try-once :meth:`acquire` of *name* now; the function returned reads its answer.
+
+        The caller overlaps the round trip with work of its own (a singleton
+        task builds its Celery message meanwhile) and must call the function
+        exactly once: it returns the token, or None if the lock is held, and
+        raises :class:`~accord.core.errors.LockBackendError` as
+        :meth:`acquire` does. One ``EVALSHA`` on the thread's own connection
+        (see :meth:`_connection_of_thread`); an answer lost
+        with its connection (or a script the server lost in a restart) is
+        asked again with :meth:`acquire`, which adopts a lease this owner got.
+        """
+        sha, key = self.scripts["acquire"].sha, holder_key(name)
+        command: tuple[Any, ...] = ("EVALSHA", sha, 1, key, owner, int(ttl * 1000), b"0")
+        connection = self._connection_of_thread()
+        for again in (False, True):  # once more on a fresh connection, as the client does
+            try:
+                connection.send_command(*command, *self._waiting)
+                break
+            except self._timeout as exc:
+                self._undo_later(connection, name, owner)
+                raise self._fail(f"acquire lock {name!r}", exc) from exc
+            except self._error as exc:
+                connection.disconnect()
+                if again:
+                    self._done_with(connection)
+                    raise self._fail(f"acquire lock {name!r}", exc) from exc
+            except BaseException:
+                self._undo_later(connection, name, owner)
+                raise
+        return functools.partial(self._acquired_later, connection, name, owner, ttl)
+
+    def _connection_of_thread(self) -> Any:
+        """This thread's own connection for :meth:`acquire_later` (one per process, too).
+
+        Outside the pool: taking one from the pool and giving it back costs
+        about as much as the command. It connects on first use, and again
+        after an error disconnected it.
+        """
+        mine = self._per_thread
+        connection = getattr(mine, "connection", None)
+        if connection is None or mine.pid != os.getpid():  # a forked child makes its own
+            connection = self.client.connection_pool.make_connection()
+            mine.connection, mine.pid, mine.busy = connection, os.getpid(), False
+        if mine.busy:  # an answer is still to be read on it (a call made meanwhile): another
+            return self.client.connection_pool.make_connection()
+        mine.busy = True
+        return connection
+
+    def _done_with(self, connection: Any) -> None:
+        mine = self._per_thread
+        if connection is getattr(mine, "connection", None):
+            mine.busy = False
+        else:
+            connection.disconnect()
+
+    def _acquired_later(self, connection: Any, name: str, owner: str, ttl: float) -> int | None:
+        try:
+            found = connection.read_response()
+        except self._timeout as exc:  # never repeated (see the module docstring): undo, raise
+            self._undo_later(connection, name, owner)
+            raise self._fail(f"acquire lock {name!r}", exc) from exc
+        except self._error:  # lost answer, or NOSCRIPT: ask again (an acquire adopts its own)
+            connection.disconnect()
+            found = None
+        except BaseException:  # interrupted: the lock may be ours, with nobody to know
+            self._undo_later(connection, name, owner)
+            raise
+        self._done_with(connection)
+        if found is None:
+            return self.acquire(name, owner, ttl, 0)
+        if not found[0]:
+            return None
+        return self._replicated(name, owner, ttl, int(found[1]))
+
+    def _undo_later(self, connection: Any, name: str, owner: str) -> None:
+        connection.disconnect()
+        self._done_with(connection)
+        with contextlib.suppress(self._error):
+            self.scripts["cancel"](keys=[holder_key(name)], args=[owner, self._claim_ms])
 
     @staticmethod
     def _stale_hand_over(sent: float, ttl: float) -> bool:
@@ -305,6 +391,9 @@ class RedisBackend:
         """Close the connection pools (this thread's, and every event loop's still open)."""
         self.client.close()
         self._by_loop.clear()
+        connection = getattr(self._per_thread, "connection", None)
+        if connection is not None:
+            connection.disconnect()
 
     # -- asyncio (used by AsyncLock; renewal stays on the renewer threads) -------------
 

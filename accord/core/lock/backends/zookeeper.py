@@ -228,8 +228,17 @@ class ZooKeeperBackend(ZooKeeperSession):
                         adopted = self._owned_by(lowest, owner, deadline)
                         if adopted is not None:  # held by the same owner: drop our node
                             return adopted
-                    if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, cancel):
-                        return None
+                    if timeout == 0 or not self._wait_gone(
+                        client, f"{base}/{ahead[-1]}", deadline, cancel
+                    ):
+                        if cancel is not None and cancel.is_set():
+                            return None
+                        path = None  # withdrawn, or ours after all
+                        if self._withdraw(client, base, node, ahead, deadline):
+                            return None
+                        with self._mutex:
+                            self._held[name, owner] = (node, client.client_id[0], int(stat.czxid))
+                        return int(stat.czxid)
                 except lost:  # our node stays while the session lives: wait on once back
                     if not self._wait_connected(deadline):
                         raise
@@ -324,6 +333,48 @@ class ZooKeeperBackend(ZooKeeperSession):
             gone.wait(min(left, _POLL) if cancel is not None else left)
         return True
 
+    def _withdraw(
+        self, client: Any, base: str, node: str, ahead: list[str], deadline: float | None
+    ) -> bool:
+        """Delete our queued *node* of an attempt that gives up: True; False if it holds now.
+
+        The delete is atomic with a check that a node *ahead* of ours still
+        exists. That node existed since before ours, so ours was never the
+        lowest: no reader can have taken it for the holder (a holder that then
+        never runs), nor have given up behind it while nobody held the lock.
+        If every node ahead went meanwhile, ours is the lowest: the lock is
+        ours (False). A failed request leaves the node to be deleted once
+        connected, as before.
+        """
+        mine = node.rsplit("/", 1)[1]
+        try:
+            while True:
+                if ahead and _expired(ahead[0]):
+                    self._purge(client, f"{base}/{ahead[0]}", deadline)
+                elif ahead:
+                    done = client.transaction()
+                    done.check(f"{base}/{ahead[0]}", -1)  # -1: any version, but it must exist
+                    done.delete(node)
+                    results = self._get(done.commit_async(), deadline)
+                    if not isinstance(results[0], Exception):
+                        return True  # deleted (or gone with an expired session)
+                else:
+                    return False
+                children = self._get(client.get_children_async(base), deadline)
+                if mine not in children:
+                    return True
+                ahead = sorted(
+                    (
+                        n
+                        for n in children
+                        if n.startswith(_PREFIX) and _sequence(n) < _sequence(mine)
+                    ),
+                    key=_sequence,
+                )
+        except self._errors:
+            self._delete_soon(node)
+            raise
+
     def _owned_by(self, path: str, owner: str, deadline: float | None) -> int | None:
         """The token of the node at *path* if *owner* made it, else None."""
         try:
@@ -390,9 +441,9 @@ class ZooKeeperBackend(ZooKeeperSession):
                 if ahead and _expired(ahead[0]):
                     self._purge(client, f"{base}/{ahead[0]}", deadline)
                     continue
-                if ahead:
-                    return None  # held: our node goes (finally)
                 path = None
+                if ahead and self._withdraw(client, base, node, ahead, deadline):
+                    return None  # held: our node is gone
                 return int(stat.czxid)
         except self._errors as exc:
             raise self._fail(f"reserve {name!r}", exc) from exc
@@ -411,11 +462,15 @@ class ZooKeeperBackend(ZooKeeperSession):
     def take_over(self, name: str, owner: str, new_owner: str, ttl: float) -> int | None:
         """Pass *owner*'s lock on *name* to *new_owner*, with a new token; None if not held.
 
-        Queues a node for *new_owner* (in this process's session), deletes
-        *owner*'s node if it is still the lowest, and waits (at most
-        ``connect_timeout``) for the attempts queued between them, which give
-        up at once, to leave. None, with *new_owner*'s node deleted, if
-        *owner* did not hold the lock or a waiter ahead kept it.
+        Queues a node for *new_owner* (in this process's session), waits (at
+        most ``connect_timeout``) for the attempts queued between *owner*'s
+        node and it, which give up at once, to leave, then deletes *owner*'s
+        node if it is still the lowest. If *owner* released meanwhile and
+        nothing else is ahead, *new_owner*'s node is the lowest: it holds, and
+        the token is returned all the same (readers may already have named
+        it). None, with *new_owner*'s node deleted (it never was the lowest),
+        if *owner* did not hold the lock, another attempt holds it, or a
+        waiter between kept waiting.
         """
         deadline = time.monotonic() + self.connect_timeout
         client = self._session(self.connect_timeout)
@@ -430,32 +485,35 @@ class ZooKeeperBackend(ZooKeeperSession):
                 self._last_use[base] = time.monotonic()
             node, stat = self._create(client, base, prefix, new_owner, deadline)
             path = node
-            lowest = self._lowest(name)
-            if lowest is None or lowest[0] != found[0]:  # released or taken meanwhile
-                return None
-            try:
-                self._get(client.delete_async(found[0]), deadline)
-            except self._exceptions.NoNodeError:
-                return None
-            self._forget_held(name, owner)
-            mine = node.rsplit("/", 1)[1]
+            held, mine = found[0].rsplit("/", 1)[1], node.rsplit("/", 1)[1]
             while True:
+                # The attempts queued between the holder's node and ours give up
+                # while it exists (see _withdraw): wait for them before deleting
+                # it, so that none of them finds itself the lowest instead of ours.
                 children = self._get(client.get_children_async(base), deadline)
-                ahead = sorted(
-                    (
-                        n
-                        for n in children
-                        if n.startswith(_PREFIX) and _sequence(n) < _sequence(mine)
-                    ),
-                    key=_sequence,
-                )
-                if not ahead:
-                    with self._mutex:
-                        self._held[name, new_owner] = (node, client.client_id[0], int(stat.czxid))
-                    path = None
-                    return int(stat.czxid)
-                if not self._wait_gone(client, f"{base}/{ahead[-1]}", deadline, None):
+                nodes = sorted((n for n in children if n.startswith(_PREFIX)), key=_sequence)
+                if nodes and nodes[0] == mine:
+                    # *owner* released meanwhile and nothing was ahead of ours: ours is
+                    # the lowest, so readers already take new_owner for the holder. It
+                    # is: a node that was the holder is never withdrawn (a reader that
+                    # named it would name a holder that never held).
+                    break
+                if not nodes or nodes[0] != held:  # another attempt holds it now
                     return None
+                between = [n for n in nodes[1:] if _sequence(n) < _sequence(mine)]
+                if not between:
+                    try:
+                        self._get(client.delete_async(found[0]), deadline)
+                    except self._exceptions.NoNodeError:
+                        continue  # released meanwhile: look again
+                    break
+                if not self._wait_gone(client, f"{base}/{between[-1]}", deadline, None):
+                    return None
+            self._forget_held(name, owner)
+            with self._mutex:
+                self._held[name, new_owner] = (node, client.client_id[0], int(stat.czxid))
+            path = None
+            return int(stat.czxid)
         except self._errors as exc:
             raise self._fail(f"take over {name!r}", exc) from exc
         finally:
