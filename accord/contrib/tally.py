@@ -17,12 +17,19 @@ duration not yet in the sum), and the next one sees it whole. The rows of a
 thread that has ended are folded into one set of rows when the next
 snapshot (or the next new thread) finds it ended, so threads that come and go
 keep memory bounded by the threads alive.
+
+A child made by ``fork()`` (a Celery prefork worker's) gets a fresh internal
+lock, so a lock another thread of the parent held at the fork cannot freeze
+it; it starts with the counts the parent had, as ``prometheus_client``'s
+values do.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -58,6 +65,7 @@ class Tally:
         self._ended: Rows = {}
         #: When each series key was first added to (``time.time()``).
         self.created: dict[Any, float] = {}
+        _TALLIES.add(self)
 
     def rows(self) -> Rows:
         """The calling thread's rows, made and registered on its first call."""
@@ -109,6 +117,20 @@ class Tally:
                 for key, row in list(rows.items()):
                     _add(self._ended, key, list(row))
         self._threads = alive
+
+
+#: Every Tally alive, for :func:`_after_fork_in_child`.
+_TALLIES: weakref.WeakSet[Tally] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Give every Tally a new lock: the thread that held the old one is not in the child."""
+    for tally in list(_TALLIES):
+        tally._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _add(total: Rows, key: Hashable, row: list[float]) -> None:

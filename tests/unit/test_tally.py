@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from accord.contrib.tally import Tally, bucket_index
@@ -66,3 +67,33 @@ def test_a_value_on_a_bound_falls_in_that_bound_s_bucket() -> None:
     assert bucket_index(bounds, 0.001) == 0  # le="0.001" counts it
     assert bucket_index(bounds, 0.002) == 1
     assert bucket_index(bounds, 5.0) == 2  # +Inf
+
+
+def test_a_child_forked_while_another_thread_holds_the_lock_can_still_add() -> None:
+    tally = Tally(1)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with tally._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: a new thread registers its rows, which takes the lock
+            code = 1
+            try:
+                adder = threading.Thread(target=lambda: tally.row("k").__setitem__(0, 1))
+                adder.start()
+                adder.join(5)
+                code = 0 if not adder.is_alive() and tally.snapshot()["k"] == [1] else 1
+            finally:
+                os._exit(code)
+    finally:
+        release.set()
+        holder.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
