@@ -18,6 +18,7 @@ import redis
 from accord.core.errors import ConfigurationError, LockBackendError
 from accord.core.lock import AsyncLock, Lock, base
 from accord.core.lock.backends.redis import RedisBackend, holder_key
+from accord.testing.faults import FaultProxy
 
 WORKER = Path(__file__).with_name("lock_worker.py")
 
@@ -226,3 +227,19 @@ def test_acquire_later_on_a_server_that_is_down_raises_lock_backend_error(
     redis_server.kill()
     with pytest.raises(LockBackendError, match="acquire lock 'job'"):
         backend.acquire_later("job", "a", 5.0)()
+
+
+@pytest.mark.parametrize("fault", ["cut_after", "cut_mid_reply", "cut_before"])
+def test_acquire_later_whose_answer_is_lost_asks_again_and_holds_the_lease_once(
+    redis_server: Any, fault: str
+) -> None:
+    with FaultProxy(redis_server.port) as proxy:
+        backend = RedisBackend(f"redis://127.0.0.1:{proxy.port}/0", connect_timeout=2.0)
+        getattr(proxy, fault)(b"EVALSHA")
+        answer = backend.acquire_later("job", "a", 30.0)
+        token = answer()  # the lost answer is asked again: the lease this owner got is adopted
+        assert proxy.fired == 1
+    assert token is not None
+    direct = RedisBackend(redis_server.url)
+    assert direct.holder("job") == ("a", token)  # one holder, the one that was told so
+    assert direct.acquire("job", "b", 30.0, 0) is None
