@@ -451,11 +451,16 @@ def emit_to(impls: Observers, hook_name: str, *args: Any) -> None:
             else:
                 function(*[args[i] for i in picks])
         except Exception:
-            logger.exception(
-                "accord plugin %r failed in %s; the event is not lost for other plugins",
-                plugin_name,
-                hook_name,
-            )
+            _observer_failed(plugin_name, hook_name)
+
+
+def _observer_failed(plugin_name: str, hook_name: str) -> None:
+    """Log the exception an observer raised (called in its ``except``); the others still run."""
+    logger.exception(
+        "accord plugin %r failed in %s; the event is not lost for other plugins",
+        plugin_name,
+        hook_name,
+    )
 
 
 def notify(hook_name: str, **kwargs: Any) -> None:
@@ -474,8 +479,4 @@ def notify(hook_name: str, **kwargs: Any) -> None:
         try:
             function(*[kwargs[arg] for arg in argnames])
         except Exception:
-            logger.exception(
-                "accord plugin %r failed in %s; the event is not lost for other plugins",
-                plugin_name,
-                hook_name,
-            )
+            _observer_failed(plugin_name, hook_name)

@@ -47,7 +47,7 @@ class PostgresParticipant:
         """Remember the branch id; the driver opens the transaction on the first statement."""
         self.branch = branch
 
-    def start_begin(self, branch: BranchXid) -> Callable[[], None] | None:
+    def start_begin(self, branch: BranchXid) -> Callable[[], object] | None:
         """Send the driver's own ``BEGIN`` now; a callable that waits for it (None: cannot).
 
         The transaction is the one the driver would open on the first
@@ -56,14 +56,7 @@ class PostgresParticipant:
         """
         self.branch = branch
         start = getattr(self.connection, "start_transaction", None)
-        handle = start() if start is not None else None
-        if handle is None:
-            return None
-
-        def finish() -> None:
-            handle()
-
-        return finish
+        return start() if start is not None else None
 
     def wrote(self) -> bool:
         """A write statement was seen, or the transaction holds an id (assigned on a write)."""
