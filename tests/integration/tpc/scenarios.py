@@ -260,3 +260,11 @@ def bank_worker(aliases: list[str], count: int, seconds: float, seed: int, plain
             for alias in aliases:
                 connections[alias].close()
     return {"done": done, "failed": failed}
+
+
+def write_catching(item_id: int, aliases: list[str] = PAIR) -> dict[str, Any]:
+    """:func:`write`, reporting any error (a driver's too) instead of failing the worker."""
+    try:
+        return write(item_id, aliases)
+    except Exception as exc:
+        return _error(exc)
