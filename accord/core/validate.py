@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
 from accord.core.errors import ConfigurationError
 
 __all__ = ["describe_bounds", "number", "number_or_none"]
@@ -92,15 +93,11 @@ def number_or_none(
     if value is None and optional:
         return None
     checked = _as_number(value, integer=integer, convert=convert)
-    ok = checked is not None and not math.isnan(checked)
-    if ok and checked is not None:
-        if math.isinf(checked) and not infinite:
-            ok = False
-        elif minimum is not None and (checked <= minimum if above else checked < minimum):
-            ok = False
-        elif maximum is not None and checked > maximum:
-            ok = False
-    if not ok or checked is None:
+    if checked is not None and not _within(
+        checked, minimum=minimum, above=above, maximum=maximum, infinite=infinite
+    ):
+        checked = None
+    if checked is None:
         accepted = expected or describe_bounds(
             minimum=minimum,
             above=above,
@@ -140,3 +137,13 @@ def number(value: object, name: str, **checks: Any) -> float:
     result = number_or_none(value, name, **checks)
     assert result is not None  # optional=False refuses None
     return result
+
+
+def _within(
+    value: float, *, minimum: float | None, above: bool, maximum: float | None, infinite: bool
+) -> bool:
+    if math.isnan(value) or (math.isinf(value) and not infinite):
+        return False
+    if minimum is not None and (value <= minimum if above else value < minimum):
+        return False
+    return maximum is None or value <= maximum
