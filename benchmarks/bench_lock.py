@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 from accord.core.lock import Lock
 from accord.testing.servers import RedisServer, ZooKeeperServer
 

@@ -38,7 +38,7 @@ from typing import Any
 import django
 from django.conf import settings
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.databases import MySQLDatabase, PostgresDatabases
 
 PG = ["default", "pg2", "pg3", "pg4"]

@@ -13,7 +13,6 @@ failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
     │   └── UnknownProviderError (LookupError)  no plugin answers for a name or URL scheme
     ├── MissingDependency (ImportError)     an optional dependency is not installed
     ├── PluginError                         a plugin cannot be loaded or declares a bad hook
-    ├── ServiceUnavailable                  a server a test needs is missing or would not start
     ├── RingError
     │   ├── EmptyRingError (LookupError)    a lookup on a ring that has no nodes
     │   └── RingTypeError (TypeError)       a ring key, node name or weight of the wrong type
@@ -34,9 +33,12 @@ failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
         ├── AtomicBlockActive               tpc.atomic inside an atomic block of an alias
         ├── DecisionConflict                a heuristic decision contradicts the recorded one
         └── RecoveryError                   recovery could not resolve a transaction
-            └── BranchBusy                  the branch's owner session is still connected
 
 Warnings: :class:`AccordPluginWarning` (a plugin was skipped, and why).
+
+:class:`~accord.testing.errors.ServiceUnavailable` (a server a test needs is
+missing) is an ``AccordError`` too, but lives in :mod:`accord.testing`, the
+only part of accord that raises it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ __all__ = [
     "AccordPluginWarning",
     "AlreadyRunning",
     "AtomicBlockActive",
-    "BranchBusy",
     "ConfigurationError",
     "DecisionConflict",
     "DuplicateTask",
@@ -63,7 +64,6 @@ __all__ = [
     "RecoveryError",
     "RingError",
     "RingTypeError",
-    "ServiceUnavailable",
     "TPCError",
     "TaskError",
     "TaskKeyError",
@@ -105,24 +105,6 @@ class PluginError(AccordError):
 
     The message names the plugin and what was wrong with it.
     """
-
-
-class ServiceUnavailable(AccordError):
-    """A server that a test needs is missing, unreachable or would not start.
-
-    Raised by :mod:`accord.testing`. ``service`` names the server (e.g.
-    ``"Redis"``), ``reason`` says what went wrong and how to get it; the
-    message combines both. The pytest plugin turns it into a skip, or into a
-    failure when ``ACCORD_REQUIRE_SERVICES=1``.
-    """
-
-    def __init__(self, service: str, reason: str) -> None:
-        super().__init__(service, reason)  # both in args, so it pickles
-        self.service = service
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.service} is not available: {self.reason}"
 
 
 class RingError(AccordError):
@@ -266,14 +248,31 @@ class RecoveryError(TPCError):
     """Recovery could not resolve an in-doubt transaction; it will be retried."""
 
 
-class BranchBusy(RecoveryError):
-    """The database refused to finish a prepared branch because its owner session is connected.
-
-    MariaDB refuses ``XA COMMIT``/``XA ROLLBACK`` from another session while
-    the session that prepared the branch is still connected; recovery leaves
-    the branch for a later run.
-    """
-
-
 class AccordPluginWarning(UserWarning):
     """A plugin was skipped (it failed to import or load); accord runs without it."""
+
+
+#: Names that moved, and where to: importing them from here still works, with a
+#: DeprecationWarning (listed under "Changes" in the docs).
+_MOVED = {
+    "ServiceUnavailable": ("accord.testing.errors", "ServiceUnavailable"),
+    "BranchBusy": ("accord.core.tpc.contract", "BranchBusy"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import warnings
+
+    module, attribute = _MOVED[name]
+    warnings.warn(
+        f"accord.core.errors.{name} is deprecated: import {attribute} from {module}"
+        + (
+            " (it never reaches users: recovery retries the branch)" if name == "BranchBusy" else ""
+        ),
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(module), attribute)

@@ -69,10 +69,10 @@ This package never imports pytest, Django or Celery, except
 :mod:`accord.testing.pytest_plugin`, which imports pytest.
 """
 
-from accord.core.errors import ServiceUnavailable
 from accord.testing._env import services_required
 from accord.testing.brokers import check_amqp
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.postgres import (
     PostgresServer,
     prepared_transactions_problem,

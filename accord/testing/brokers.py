@@ -1,7 +1,7 @@
 """Message brokers for Celery tests: check that RabbitMQ answers, delete the queues a test made.
 
 Failure behaviour first: :func:`check_amqp` raises
-:class:`~accord.core.errors.ServiceUnavailable` when kombu is missing or the
+:class:`~accord.testing.errors.ServiceUnavailable` when kombu is missing or the
 broker refuses or does not answer within the timeout; it never returns an
 unchecked URL. The broker is found through ``ACCORD_TEST_AMQP_URL``
 [``amqp://guest:guest@127.0.0.1:5672//``]. For a Redis broker, start a
@@ -14,9 +14,9 @@ import contextlib
 import shutil
 import subprocess
 
-from accord.core.errors import ServiceUnavailable
 from accord.core.urls import redact
 from accord.testing import _env
+from accord.testing.errors import ServiceUnavailable
 
 __all__ = ["check_amqp", "delete_queue", "rabbitmq_queues"]
 

@@ -3,7 +3,7 @@
 Failure behaviour first: a missing driver, a server that cannot be reached,
 or a server that cannot do two-phase commit (a PostgreSQL pointed at with
 ``max_prepared_transactions = 0``, MySQL without InnoDB XA) raises
-:class:`~accord.core.errors.ServiceUnavailable` whose message says how to fix
+:class:`~accord.testing.errors.ServiceUnavailable` whose message says how to fix
 it. Dropping never raises: it is cleanup, and reports nothing.
 
 The servers are found through environment variables (defaults in brackets):
@@ -32,9 +32,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from accord.core.errors import ServiceUnavailable
 from accord.core.urls import redact
 from accord.testing import _env
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.postgres import two_phase_postgres_url
 
 __all__ = ["MySQLDatabase", "PostgresDatabases", "ScratchDatabase"]

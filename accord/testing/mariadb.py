@@ -1,7 +1,7 @@
 """A private MariaDB server, and a replica of it: real servers for replication tests.
 
 Failure behaviour first: :class:`MariaDBServer` raises
-:class:`~accord.core.errors.ServiceUnavailable` when ``mariadbd`` or
+:class:`~accord.testing.errors.ServiceUnavailable` when ``mariadbd`` or
 ``mariadb-install-db`` is not found, when the data directory cannot be
 initialised (the message ends with the tool's output), or when the server
 does not answer in time; :meth:`MariaDBServer.replicate_from` raises it when
@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import time
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess
 
 __all__ = ["MariaDBServer"]

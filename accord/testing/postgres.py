@@ -1,7 +1,7 @@
 """A private PostgreSQL cluster, and a server able to prepare transactions for 2PC tests.
 
 Failure behaviour first: :class:`PostgresServer` raises
-:class:`~accord.core.errors.ServiceUnavailable` when PostgreSQL's server
+:class:`~accord.testing.errors.ServiceUnavailable` when PostgreSQL's server
 binaries (``initdb``, ``postgres``) are not found, when ``initdb`` fails, or
 when the server does not become ready; the message says what was tried and
 ends with the last lines of the log. :func:`two_phase_postgres_url` raises it
@@ -38,9 +38,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from accord.core.errors import ServiceUnavailable
 from accord.core.urls import redact
 from accord.testing import _env
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess
 
 __all__ = [

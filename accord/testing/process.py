@@ -2,7 +2,7 @@
 
 Failure behaviour first: a missing binary, or a server that exits or does not
 answer before its deadline, raises
-:class:`~accord.core.errors.ServiceUnavailable`; when the server started but
+:class:`~accord.testing.errors.ServiceUnavailable`; when the server started but
 failed, the message ends with the last lines of its log. When ``port`` is left
 to accord and the chosen port was taken in the meantime, another free port is
 tried (three attempts) so tests never depend on a port being free.
@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, TypeVar
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 
 __all__ = ["LOOPBACK", "ServerProcess", "free_port", "pause_process", "paused", "resume_process"]
 

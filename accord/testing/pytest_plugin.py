@@ -40,10 +40,10 @@ from typing import Any, NoReturn, TypeVar
 
 import pytest
 
-from accord.core.errors import ServiceUnavailable
 from accord.testing import _env
 from accord.testing.brokers import check_amqp
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.postgres import close_shared_postgres
 from accord.testing.redis_ha import RedisClusterGroup, SentinelGroup
 from accord.testing.servers import ZOOKEEPER_SUPERUSER, RedisServer, ZooKeeperServer

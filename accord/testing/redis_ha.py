@@ -2,7 +2,7 @@
 
 Failure behaviour first: a missing ``redis-server`` (or ``redis-cli`` for the
 cluster), a server that will not start, or a topology that does not settle
-before its deadline raises :class:`~accord.core.errors.ServiceUnavailable`
+before its deadline raises :class:`~accord.testing.errors.ServiceUnavailable`
 naming what was waited for. The control methods (:meth:`SentinelGroup.kill_master`,
 :meth:`SentinelGroup.wait_for_promotion`, ...) raise ``TimeoutError`` when
 the servers do not reach the awaited state in time, with what they saw.
@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.process import LOOPBACK
 from accord.testing.servers import RedisServer
 

@@ -2,7 +2,7 @@
 
 Failure behaviour first: a missing ``redis-server``, Java or ZooKeeper jar, or
 a server that exits or does not answer before its deadline, raises
-:class:`~accord.core.errors.ServiceUnavailable`; when the server started but
+:class:`~accord.testing.errors.ServiceUnavailable`; when the server started but
 failed, the message ends with the last lines of its log. Process handling
 (own process group, no leaks, retries on a taken port) is described in
 :mod:`accord.testing.process`.
@@ -20,7 +20,7 @@ import socket
 from collections.abc import Sequence
 from typing import Literal
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess, free_port
 
 __all__ = [

@@ -1,7 +1,7 @@
 """A PostgreSQL hot standby of a private cluster: a real replica for tests.
 
 Failure behaviour first: :class:`PostgresStandby` raises
-:class:`~accord.core.errors.ServiceUnavailable` when ``pg_basebackup`` is
+:class:`~accord.testing.errors.ServiceUnavailable` when ``pg_basebackup`` is
 missing or fails (the message ends with its output), and as
 :class:`~accord.testing.postgres.PostgresServer` does otherwise.
 
@@ -24,7 +24,7 @@ import os
 import pwd
 import subprocess
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.postgres import POSTGRES, PostgresServer
 
 __all__ = ["PostgresStandby"]

@@ -2,7 +2,7 @@
 
 Failure behaviour first: a missing Java or ZooKeeper jar, a member that will
 not start, or an ensemble that elects no leader before its deadline raises
-:class:`~accord.core.errors.ServiceUnavailable` (the member's log tail in the
+:class:`~accord.testing.errors.ServiceUnavailable` (the member's log tail in the
 message). The controls (:meth:`ZooKeeperEnsemble.kill_leader`,
 :meth:`ZooKeeperEnsemble.wait_for_leader`, ...) raise ``TimeoutError`` when
 the ensemble does not reach the awaited state in time, with what it saw.
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from accord.core.errors import ServiceUnavailable
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.redis_ha import free_ports
 from accord.testing.servers import ZooKeeperServer
 

@@ -89,7 +89,7 @@ def test_a_paused_redis_answers_nothing_until_resumed(
 
 
 def test_a_server_that_exits_at_startup_reports_its_log() -> None:
-    from accord.core.errors import ServiceUnavailable
+    from accord.testing.errors import ServiceUnavailable
 
     server = RedisServer(extra_args=["--no-such-option", "1"])
     with pytest.raises(ServiceUnavailable, match="no-such-option"):
@@ -350,8 +350,8 @@ def test_a_server_moves_to_another_free_port_when_its_port_was_taken() -> None:
 
 
 def test_a_server_on_a_requested_port_that_is_taken_is_unavailable() -> None:
-    from accord.core.errors import ServiceUnavailable
     from accord.testing import free_port
+    from accord.testing.errors import ServiceUnavailable
 
     port = free_port()
     with socket.socket() as squatter:

@@ -10,8 +10,9 @@ import pickle
 
 import pytest
 
-from accord.core.errors import AccordError, ServiceUnavailable
+from accord.core.errors import AccordError
 from accord.testing import free_port, prepared_transactions_problem
+from accord.testing.errors import ServiceUnavailable
 
 CLOSED = f"127.0.0.1:{free_port()}"  # nothing listens there: connections are refused
 

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from accord.core.errors import RecoveryError
 from accord.core.tpc.xid import BranchXid, Xid
 
 __all__ = [
@@ -257,3 +258,15 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+class BranchBusy(RecoveryError):
+    """A participant cannot finish a prepared branch yet: its owner session is connected.
+
+    Part of the participant contract, not of the public error tree: a
+    participant's ``commit_prepared``/``rollback_prepared`` raises it (MariaDB
+    refuses ``XA COMMIT``/``XA ROLLBACK`` from another session while the
+    session that prepared the branch is still connected), and the coordinator
+    and recovery catch it and leave the branch for a later run. It never
+    reaches the caller of ``tpc.atomic`` or ``accord_recover``.
+    """

@@ -2,7 +2,7 @@
 
 Failure behaviour first: the driver's errors propagate, except that
 ``commit_prepared``/``rollback_prepared`` return False when the branch does
-not exist, and raise :class:`~accord.core.errors.BranchBusy` when the server
+not exist, and raise :class:`~accord.core.tpc.contract.BranchBusy` when the server
 refuses with ``XAER_NOTA`` although ``XA RECOVER`` lists the branch: MariaDB
 lets no other session finish a prepared branch while its owner session is
 still connected (recovery retries it once the owner is gone).
@@ -31,8 +31,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from accord.core.errors import BranchBusy, RecoveryError
-from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
+from accord.core.errors import RecoveryError
+from accord.core.tpc.contract import BranchBusy, InDoubt, SQLConnection, error_code
 from accord.core.tpc.xid import BranchXid, parse_mysql_xid
 
 __all__ = ["MySQLParticipant"]

@@ -20,9 +20,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from accord.core.errors import BranchBusy
 from accord.core.plugins import notify
-from accord.core.tpc.contract import Participant
+from accord.core.tpc.contract import BranchBusy, Participant
 from accord.core.tpc.parallel import overlapped
 from accord.core.tpc.steps import step
 from accord.core.tpc.xid import BranchXid, Xid

@@ -43,13 +43,14 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from accord.core.errors import BranchBusy, ConfigurationError, OutcomeUnknown
+from accord.core.errors import ConfigurationError, OutcomeUnknown
 from accord.core.plugins import notify
 from accord.core.tpc.contract import (
     ABORT,
     COMMIT,
     OPERATOR,
     RECOVERY,
+    BranchBusy,
     DecisionLog,
     InDoubt,
     Participant,

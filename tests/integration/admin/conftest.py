@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from accord.core.errors import ServiceUnavailable
 from accord.testing.databases import ScratchDatabase
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.process import free_port
 from accord.testing.pytest_plugin import services
 from accord.testing.servers import RedisServer

@@ -54,7 +54,7 @@ def test_postgresql_prepared_branch_is_listed_and_committed_from_another_session
 def test_mariadb_branch_of_a_connected_owner_is_busy_then_free_once_it_leaves(
     mysql_database: ScratchDatabase,
 ) -> None:
-    from accord.core.errors import BranchBusy
+    from accord.core.tpc.contract import BranchBusy
 
     owner = DriverSession(mysql_connect(mysql_database), "mysql")
     owner.execute("CREATE TABLE t (id INT) ENGINE=InnoDB")
