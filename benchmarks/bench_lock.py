@@ -36,8 +36,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from accord.testing.errors import ServiceUnavailable
 from accord.core.lock import Lock
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.servers import RedisServer, ZooKeeperServer
 
 Factory = Callable[[str], Any]  # name -> an object with acquire() and release()

@@ -38,8 +38,8 @@ from typing import Any
 import django
 from django.conf import settings
 
-from accord.testing.errors import ServiceUnavailable
 from accord.testing.databases import MySQLDatabase, PostgresDatabases
+from accord.testing.errors import ServiceUnavailable
 
 PG = ["default", "pg2", "pg3", "pg4"]
 TARGETS = {2: 1.7, 3: 1.5}

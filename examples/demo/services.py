@@ -28,9 +28,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from accord.testing.errors import ServiceUnavailable
 from accord.testing import PostgresDatabases, RedisServer, ScratchDatabase, check_amqp
 from accord.testing.brokers import delete_queue
+from accord.testing.errors import ServiceUnavailable
 from accord.testing.postgres import close_shared_postgres, started_shared_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
