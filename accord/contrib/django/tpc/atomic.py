@@ -51,6 +51,7 @@ from accord.contrib.django.tpc.connection import DjangoSQLConnection, database, 
 from accord.core.errors import AtomicBlockActive, ConfigurationError, OutcomeUnknown
 from accord.core.tpc.contract import Participant
 from accord.core.tpc.coordinator import GlobalTransaction, Result
+from accord.core.validate import number_or_none
 
 __all__ = ["atomic"]
 
@@ -206,16 +207,14 @@ class atomic(ContextDecorator):  # named like django.db.transaction.atomic
 
     def __init__(self, *aliases: str, prepare_timeout: float | None = None) -> None:
         self.aliases = _check_aliases(aliases)
-        if prepare_timeout is not None and (
-            isinstance(prepare_timeout, bool)
-            or not isinstance(prepare_timeout, (int, float))
-            or not prepare_timeout > 0
-        ):
-            raise ConfigurationError(
-                f"tpc.atomic(prepare_timeout={prepare_timeout!r}) is invalid; expected a "
-                "number of seconds > 0, or None"
-            )
-        self.prepare_timeout = prepare_timeout
+        self.prepare_timeout = number_or_none(
+            prepare_timeout,
+            "tpc.atomic: prepare_timeout",
+            minimum=0,
+            above=True,
+            unit="seconds",
+            optional=True,
+        )
         self._local = threading.local()
 
     def _stack(self) -> list[_Block]:

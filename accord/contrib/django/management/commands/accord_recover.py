@@ -36,6 +36,7 @@ from accord.contrib.django.tpc.config import get_settings
 from accord.core.errors import DecisionConflict
 from accord.core.tpc.contract import Decision
 from accord.core.tpc.recovery import RecoveryReport
+from accord.core.validate import number
 
 
 class Command(BaseCommand):
@@ -69,8 +70,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["interval"] <= 0:
-            raise CommandError(f"--interval {options['interval']!r}: expected seconds > 0")
+        number(
+            options["interval"],
+            "--interval",
+            minimum=0,
+            above=True,
+            unit="seconds",
+            sep=" ",
+            error=CommandError,
+        )
         if options["commit"] or options["rollback"]:
             self._decide(options)
         elif options["list"]:
