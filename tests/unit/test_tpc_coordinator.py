@@ -297,7 +297,8 @@ def test_a_refused_prepare_is_prepare_failed_naming_the_database_and_what_it_sai
     assert "database 'b' refused to prepare" in str(info.value)
     assert "Refused: prepare refused on b" in str(info.value)
     assert isinstance(info.value.__cause__, Refused)
-    assert "rollback-prepared a" in journal and "rollback b" in journal
+    assert "rollback-prepared a" in journal
+    assert "rollback b" in journal
 
 
 def test_a_refused_commit_of_the_last_resource_is_prepare_failed_and_rolls_back_all(
@@ -423,3 +424,12 @@ def test_the_participant_is_asked_what_its_error_means(journal: list[str]) -> No
     gt.participants[0].classify = lambda exc: "refused"  # type: ignore[attr-defined]
     with pytest.raises(PrepareFailed):
         gt.commit()
+
+
+def test_error_code_still_reads_codes_and_warns_naming_classify() -> None:
+    from accord.core.tpc import contract
+
+    with pytest.warns(DeprecationWarning, match=r"Participant\.classify"):
+        error_code = contract.error_code  # type: ignore[attr-defined]
+    assert error_code(Coded("40001")) == "40001"
+    assert error_code(RuntimeError("no code")) is None
