@@ -127,3 +127,11 @@ def test_an_unreachable_zookeeper_log_fails_without_its_password_in_error_or_log
     assert info.value.__cause__ is not None  # kazoo's time-out, chained
     assert "zookeeper://alice:***@127.0.0.1:1/accord/tpc" in str(info.value)
     assert SECRET not in str(info.value) + repr(info.value.__cause__) + caplog.text
+
+
+def test_the_zookeeper_logs_former_target_attribute_still_works_and_warns() -> None:
+    log = ZooKeeperDecisionLog(f"zookeeper://alice:{SECRET}@127.0.0.1:2181/accord/tpc")
+    with pytest.warns(DeprecationWarning, match="use .url"):
+        target = log.target
+    assert (target.hosts, target.user) == ("127.0.0.1:2181", "alice")
+    assert SECRET not in repr(target)

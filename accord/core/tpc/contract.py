@@ -222,6 +222,13 @@ class DecisionLog(Protocol):
     an abort is, or when the xid is older than the purge horizon (its abort
     record may have been purged); ``decide`` returns the record that stands.
 
+    Failures of the store raise :class:`~accord.core.errors.DecisionLogError`
+    with the store's error chained and ``refused`` True only when the store
+    answered with an error (nothing was written): a ``log_commit`` that fails
+    otherwise leaves the decision in doubt
+    (:class:`~accord.core.errors.OutcomeUnknown` for the block). ``url`` is
+    the store's URL with any password redacted, for messages.
+
     ``purge`` deletes records made before ``older_than``, except those of
     ``keep`` (xids with a prepared branch somewhere) and commit records naming
     an alias not in ``scanned`` (its branch may still be prepared, unseen). It

@@ -60,7 +60,7 @@ from accord.core.tpc.contract import (
 from accord.core.tpc.xid import LOG_ID_LENGTH, Xid
 from accord.core.urls import redact
 from accord.core.validate import number
-from accord.core.zookeeper_url import parse_zookeeper_url
+from accord.core.zookeeper_url import ZooKeeperURL, parse_zookeeper_url
 
 __all__ = ["ZooKeeperDecisionLog"]
 
@@ -97,6 +97,19 @@ class ZooKeeperDecisionLog:
         self._identity: str | None = None
         self._horizon: tuple[float, int] | None = None  # (seconds, znode version)
         self._hours: set[str] = set()  # hour znodes known to exist
+
+    @property
+    def target(self) -> ZooKeeperURL:
+        """Deprecated: the parsed URL, credentials included; kept private now."""
+        import warnings
+
+        warnings.warn(
+            "ZooKeeperDecisionLog.target is deprecated (it holds the password): use .url "
+            "(redacted) and .root",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self._target
 
     def _zk(self) -> Any:
         if self._client is None:

@@ -8,8 +8,13 @@ Failure behaviour first:
   ``ATOMIC_REQUESTS``, a ``TestCase``) raises
   :class:`~accord.core.errors.AtomicBlockActive`, before anything is written;
 * an exception in the block rolls back every database and propagates;
-* a participant failing to prepare rolls back every database and the
-  original exception propagates;
+* :class:`~accord.core.errors.PrepareFailed`: a database refused to prepare
+  (or, for the one committed without preparing, to commit), or lost its
+  session while preparing; every database was rolled back, the driver's
+  error is the ``__cause__``;
+* :class:`~accord.core.errors.DecisionLogError`: the decision log could not
+  be read (when the block starts) or refused the decision; nothing was
+  committed;
 * :class:`~accord.core.errors.TransactionTimeout`: the block ran longer
   than its ``prepare_timeout`` (or ``PREPARE_TIMEOUT``); it was rolled back
   before anything was prepared;
