@@ -32,6 +32,7 @@ failure chain it (``raise ... from exc``): the cause is in ``__cause__``.
         ├── OutcomeUnknown                  the coordinator cannot tell yet; recovery will
         ├── AtomicBlockActive               tpc.atomic inside an atomic block of an alias
         ├── DecisionConflict                a heuristic decision contradicts the recorded one
+        ├── DecisionLogError                the decision log's store failed; the cause is chained
         └── RecoveryError                   recovery could not resolve a transaction
 
 Warnings: :class:`AccordPluginWarning` (a plugin was skipped, and why).
@@ -50,6 +51,7 @@ __all__ = [
     "AtomicBlockActive",
     "ConfigurationError",
     "DecisionConflict",
+    "DecisionLogError",
     "DuplicateTask",
     "EmptyRingError",
     "LockBackendError",
@@ -188,7 +190,16 @@ class TPCError(AccordError):
 
 
 class PrepareFailed(TPCError):
-    """A participant could not prepare; every participant was rolled back."""
+    """A database refused the block's writes at the commit point; every database was rolled back.
+
+    Raised when a participant's ``PREPARE TRANSACTION`` / ``XA PREPARE`` fails
+    (a deferred constraint, a serialization failure, ``max_prepared_transactions
+    = 0``, a branch the server rolled back), or when the one database that is
+    committed without preparing (the decision log's, or the only one that
+    wrote) refuses its ``COMMIT``. The message names the database alias and
+    what the database said; the driver's exception is the ``__cause__``.
+    Nothing was committed anywhere.
+    """
 
 
 class TransactionFenced(TPCError):
@@ -242,6 +253,22 @@ class DecisionConflict(TPCError):
     transaction without ``--force``. The message says what is recorded, by
     whom, and when; nothing was changed.
     """
+
+
+class DecisionLogError(TPCError):
+    """The decision log's store failed: a database or ZooKeeper error while reading or writing it.
+
+    The message names the log (its URL, password redacted) and what the store
+    said; the store's exception is the ``__cause__``. ``refused`` is True when
+    the store answered with an error, so nothing was written; False when the
+    write may or may not have happened (the connection was lost). A commit
+    whose decision may or may not be recorded is not reported with this error
+    but with :class:`OutcomeUnknown` (this error as its ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class RecoveryError(TPCError):

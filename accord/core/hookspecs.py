@@ -314,10 +314,16 @@ def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> An
 
     :param scheme: the URL's scheme, lower-cased, e.g. ``"django"``, ``"zookeeper"``.
     :param url: the whole URL, as the user wrote it (it may hold a password:
-        never log it).
-    :param options: store options the user passed besides the URL.
+        never log it, and show it only through :func:`accord.core.urls.redact`).
+    :param options: a new dict of the store's options: the
+        ``ACCORD["TPC"]["DECISION_LOG_OPTIONS"]`` setting (``{}`` when unset),
+        e.g. ``{"timeout": 5}`` for ZooKeeper. A store that takes none should
+        raise :class:`~accord.core.errors.ConfigurationError` for any it is given.
     :returns: a decision log (see :class:`~accord.core.tpc.contract.DecisionLog`),
-        or ``None`` if this plugin does not serve *scheme*.
+        or ``None`` if this plugin does not serve *scheme*. Its ``url`` attribute
+        must be the URL with its password redacted (it is shown in messages), and
+        its failures should be :class:`~accord.core.errors.DecisionLogError` with
+        the store's error chained.
 
     Built-ins: ``django`` (a table in a Django database) and ``zookeeper``.
     The store must make an insert-if-absent per xid durable before returning,

@@ -2,8 +2,8 @@
 
 Failure behaviour first: :func:`parse_zookeeper_url` raises
 :class:`~accord.core.errors.ConfigurationError` for a URL of another scheme,
-without a host, or with a user but no password, naming the URL with its
-password redacted. Nothing here connects.
+without a host, with a user but no password, or with an unescaped ``/``,
+``#`` or ``?`` in the password, naming the URL with its password redacted. Nothing here connects.
 
 Credentials in the URL are used, never dropped: :meth:`ZooKeeperURL.client_options`
 gives kazoo's ``auth_data`` (digest authentication) and a ``default_acl``
@@ -16,7 +16,7 @@ matters (a decision log). Shared by every ZooKeeper backend of accord.
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from accord.core.errors import ConfigurationError
@@ -33,7 +33,7 @@ class ZooKeeperURL:
     hosts: str
     path: str
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a repr
 
     def client_options(self) -> dict[str, Any]:
         """``KazooClient`` keyword arguments: digest auth and a creator-only ACL, if a user."""
@@ -49,6 +49,14 @@ class ZooKeeperURL:
 def parse_zookeeper_url(url: str, *, default_path: str) -> ZooKeeperURL:
     """Parse *url* (see the module docstring); *default_path* when it names none."""
     parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc and "@" in url.partition("//")[2]:
+        # "user:pa/ss@host": the parser cut the password at an unescaped "/", "#" or "?",
+        # and would take a piece of it for the host (and show it in errors).
+        raise ConfigurationError(
+            f"ZooKeeper URL {redact(url)!r} is invalid: its user information holds an "
+            "unescaped '/', '#' or '?'; percent-encode them in the password "
+            "(%2F, %23, %3F)"
+        )
     userinfo, _, hosts = parts.netloc.rpartition("@")
     if parts.scheme != "zookeeper" or not hosts:
         raise ConfigurationError(

@@ -9,8 +9,14 @@ from typing import Any
 
 import pytest
 
-from accord.core.errors import OutcomeUnknown, TransactionFenced, TransactionTimeout
-from accord.core.tpc.contract import Decision, InDoubt, Record
+from accord.core.errors import (
+    DecisionLogError,
+    OutcomeUnknown,
+    PrepareFailed,
+    TransactionFenced,
+    TransactionTimeout,
+)
+from accord.core.tpc.contract import Decision, ErrorKind, InDoubt, Record
 from accord.core.tpc.coordinator import GlobalTransaction, add_step_listener, remove_step_listener
 from accord.core.tpc.recovery import recover
 from accord.core.tpc.xid import BranchXid, Xid
@@ -28,19 +34,29 @@ class FakeSession:
         pass
 
 
+class Refused(RuntimeError):
+    """What a fake server answers with: the statement took no effect."""
+
+
 class FakeParticipant:
     def __init__(self, alias: str, journal: list[str], *, writes: bool = True) -> None:
         self.alias = alias
         self.connection = FakeSession(alias)
         self.journal = journal
         self.writes = writes
-        self.fail: set[str] = set()
+        self.fail: set[str] = set()  # steps that fail with the session lost
+        self.refuse: set[str] = set()  # steps the server refuses
         self.prepared: dict[BranchXid, float] = {}
 
     def _do(self, what: str) -> None:
         self.journal.append(f"{what} {self.alias}")
         if what in self.fail:
             raise RuntimeError(f"{what} failed on {self.alias}")
+        if what in self.refuse:
+            raise Refused(f"{what} refused on {self.alias}")
+
+    def classify(self, exc: BaseException) -> ErrorKind | None:
+        return "refused" if isinstance(exc, Refused) else "lost"
 
     def begin(self, branch: BranchXid) -> None:
         self.branch = branch
@@ -152,11 +168,13 @@ def test_readers_are_not_prepared_and_commit_after_the_writers(journal: list[str
     assert journal[-1] == "commit c"
 
 
-def test_prepare_failure_rolls_back_all_and_reraises_the_original(journal: list[str]) -> None:
+def test_prepare_failure_rolls_back_all_and_raises_prepare_failed(journal: list[str]) -> None:
     gt = _transaction(journal, True, True, True, shared=None)
     gt.participants[1].fail.add("prepare")  # type: ignore[attr-defined]
-    with pytest.raises(RuntimeError, match="prepare failed on b"):
+    with pytest.raises(PrepareFailed, match="database 'b' failed to prepare") as info:
         gt.commit()
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "prepare failed on b" in str(info.value)
     assert "rollback-prepared a" in journal
     assert "rollback b" in journal
     # c was prepared at the same time as b (in parallel): rolled back either way.
@@ -267,3 +285,151 @@ def test_recovery_leaves_branches_of_another_log_alone(journal: list[str]) -> No
     assert report.resolutions == []
     assert report.foreign == 1
     assert theirs in gt.participants[0].prepared  # type: ignore[attr-defined]
+
+
+def test_a_refused_prepare_is_prepare_failed_naming_the_database_and_what_it_said(
+    journal: list[str],
+) -> None:
+    gt = _transaction(journal, True, True, shared=None)
+    gt.participants[1].refuse.add("prepare")  # type: ignore[attr-defined]
+    with pytest.raises(PrepareFailed) as info:
+        gt.commit()
+    assert "database 'b' refused to prepare" in str(info.value)
+    assert "Refused: prepare refused on b" in str(info.value)
+    assert isinstance(info.value.__cause__, Refused)
+    assert "rollback-prepared a" in journal
+    assert "rollback b" in journal
+
+
+def test_a_refused_commit_of_the_last_resource_is_prepare_failed_and_rolls_back_all(
+    journal: list[str],
+) -> None:
+    gt = _transaction(journal, True, True)
+    gt.participants[0].refuse.add("commit")  # type: ignore[attr-defined]
+    with pytest.raises(PrepareFailed, match="database 'a' refused to commit") as info:
+        gt.commit()
+    assert isinstance(info.value.__cause__, Refused)
+    assert "rollback-prepared b" in journal
+    assert not any(line.startswith("commit-prepared") for line in journal)
+
+
+def test_a_refused_one_phase_commit_is_prepare_failed(journal: list[str]) -> None:
+    gt = _transaction(journal, False, True)
+    gt.participants[1].refuse.add("commit")  # type: ignore[attr-defined]
+    with pytest.raises(PrepareFailed, match="database 'b' refused to commit"):
+        gt.commit()
+    assert "rollback a" in journal
+
+
+class FailingLog(FakeLog):
+    def __init__(self, journal: list[str], error: BaseException) -> None:
+        super().__init__(journal, shared=None)
+        self.error = error
+
+    def log_commit(self, xid: Xid, participants: Sequence[str], within: Any) -> None:
+        self.journal.append("log commit")
+        raise self.error
+
+
+def _with_log(journal: list[str], log: FakeLog) -> GlobalTransaction:
+    parts = [FakeParticipant(n, journal) for n in "ab"]
+    gt = GlobalTransaction(parts, log, "node")
+    gt.begin()
+    return gt
+
+
+def test_a_decision_log_that_refused_the_write_raises_decision_log_error_after_rolling_back(
+    journal: list[str],
+) -> None:
+    error = DecisionLogError("the decision log failed", refused=True)
+    gt = _with_log(journal, FailingLog(journal, error))
+    with pytest.raises(DecisionLogError) as info:
+        gt.commit()
+    assert info.value is error
+    assert {"rollback-prepared a", "rollback-prepared b"} <= set(journal)
+
+
+def test_a_decision_log_write_that_may_have_happened_is_an_unknown_outcome(
+    journal: list[str],
+) -> None:
+    error = DecisionLogError("the decision log lost its session", refused=False)
+    gt = _with_log(journal, FailingLog(journal, error))
+    with pytest.raises(OutcomeUnknown) as info:
+        gt.commit()
+    assert info.value.__cause__ is error
+    assert not any(line.startswith("rollback-prepared") for line in journal)  # recovery's
+
+
+def test_a_plugin_log_raising_an_error_of_its_own_is_an_unknown_outcome_as_before(
+    journal: list[str],
+) -> None:
+    gt = _with_log(journal, FailingLog(journal, ConnectionError("store gone")))
+    with pytest.raises(OutcomeUnknown) as info:
+        gt.commit()
+    assert isinstance(info.value.__cause__, ConnectionError)
+
+
+class Coded(Exception):
+    """A driver error with a SQLSTATE, as psycopg raises them."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"server said {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+class OldParticipant(FakeParticipant):
+    """A participant written against the contract before classify() existed."""
+
+    classify = None  # type: ignore[assignment]
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "classify":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+def _old(journal: list[str], error: BaseException) -> GlobalTransaction:
+    parts = [OldParticipant(n, journal) for n in "ab"]
+    with pytest.warns(DeprecationWarning, match="has no classify"):
+        gt = GlobalTransaction(parts, FakeLog(journal), "node")
+    gt.begin()
+    parts[0].commit_one_phase = lambda: (_ for _ in ()).throw(error)  # type: ignore[method-assign]
+    return gt
+
+
+def test_a_participant_without_classify_warns_and_a_refusal_code_still_means_refused(
+    journal: list[str],
+) -> None:
+    from accord.core.tpc import coordinator
+
+    coordinator._unclassified.discard(OldParticipant)
+    with pytest.raises(PrepareFailed) as info:
+        _old(journal, Coded("23503")).commit()  # foreign_key_violation at COMMIT
+    assert isinstance(info.value.__cause__, Coded)
+
+
+def test_a_participant_without_classify_and_a_connection_code_is_an_unknown_outcome(
+    journal: list[str],
+) -> None:
+    from accord.core.tpc import coordinator
+
+    coordinator._unclassified.discard(OldParticipant)
+    with pytest.raises(OutcomeUnknown):
+        _old(journal, Coded("08006")).commit()  # connection_failure
+
+
+def test_the_participant_is_asked_what_its_error_means(journal: list[str]) -> None:
+    gt = _transaction(journal, True, True)
+    gt.participants[0].fail.add("commit")  # type: ignore[attr-defined]
+    gt.participants[0].classify = lambda exc: "refused"  # type: ignore[attr-defined]
+    with pytest.raises(PrepareFailed):
+        gt.commit()
+
+
+def test_error_code_still_reads_codes_and_warns_naming_classify() -> None:
+    from accord.core.tpc import contract
+
+    with pytest.warns(DeprecationWarning, match=r"Participant\.classify"):
+        error_code = contract.error_code  # type: ignore[attr-defined]
+    assert error_code(Coded("40001")) == "40001"
+    assert error_code(RuntimeError("no code")) is None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,3 +101,90 @@ def test_the_settings_are_parsed_again_whenever_they_change() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+NUMBER_KEYS = ["RECOVERY_DELAY", "DECISION_RETENTION", "PHASE_TWO_TIMEOUT", "PREPARE_TIMEOUT"]
+
+
+@pytest.mark.parametrize("key", NUMBER_KEYS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, True, "5"])
+def test_every_number_setting_refuses_nan_infinity_bools_and_strings_in_one_wording(
+    key: str, value: Any
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_settings({"TPC": {key: value}})
+    message = str(info.value)
+    assert message.startswith(f'ACCORD["TPC"]["{key}"] = {value!r} is invalid: expected ')
+    assert "finite number of seconds" in message
+
+
+@pytest.mark.parametrize("options", [["timeout"], "timeout=5", {1: 2}])
+def test_decision_log_options_must_be_a_dict_of_names(options: Any) -> None:
+    with pytest.raises(ConfigurationError, match="DECISION_LOG_OPTIONS") as info:
+        parse_settings({"TPC": {"DECISION_LOG_OPTIONS": options}})
+    assert "expected a dict" in str(info.value)
+
+
+def test_decision_log_options_are_read() -> None:
+    conf = parse_settings({"TPC": {"DECISION_LOG_OPTIONS": {"timeout": 2}}})
+    assert conf.decision_log_options == {"timeout": 2}
+
+
+def test_an_unknown_key_is_refused_naming_every_accepted_one() -> None:
+    with pytest.raises(ConfigurationError, match="unknown keys \\['RETENTION'\\]") as info:
+        parse_settings({"TPC": {"RETENTION": 5}})
+    for field in dataclasses.fields(TPCSettings):
+        assert field.name.upper() in str(info.value)
+
+
+def _documented_defaults(path: Path) -> dict[str, str]:
+    """The ``ACCORD["TPC"]`` table of *path*: key -> default, as written."""
+    found = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"\s*``([A-Z_]+)``\s+(\S+)\s", line)
+        if match and match.group(1) in {f.name.upper() for f in dataclasses.fields(TPCSettings)}:
+            found[match.group(1)] = match.group(2).strip("`")
+    return found
+
+
+def _as_written(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+@pytest.mark.parametrize("page", ["settings.rst", "tpc.rst"])
+def test_the_documented_defaults_are_the_dataclass_defaults(page: str) -> None:
+    documented = _documented_defaults(Path(__file__).parents[2] / "docs" / page)
+    defaults = TPCSettings()
+    for field in dataclasses.fields(TPCSettings):
+        key = field.name.upper()
+        assert key in documented, f"{page} does not list {key}"
+        value = getattr(defaults, field.name)
+        if key == "RECOVER_NODES":
+            assert value == ()
+            assert documented[key] == "[NODE]"
+        elif key == "DECISION_LOG_OPTIONS":
+            assert value == {}
+            assert documented[key] == "{}"
+        else:
+            assert documented[key] == _as_written(value), key
+
+
+def test_the_zookeeper_log_refuses_options_it_does_not_take() -> None:
+    from accord.core.tpc.builtins import accord_decision_log
+
+    with pytest.raises(ConfigurationError, match="expected only 'timeout'"):
+        accord_decision_log("zookeeper", "zookeeper://127.0.0.1:2181/x", {"retries": 3})
+
+
+@pytest.mark.parametrize("timeout", [0, math.nan, math.inf, "5"])
+def test_the_zookeeper_log_refuses_a_timeout_that_is_not_positive_finite_seconds(
+    timeout: Any,
+) -> None:
+    from accord.core.tpc.zookeeper import ZooKeeperDecisionLog
+
+    with pytest.raises(ConfigurationError, match="timeout"):
+        ZooKeeperDecisionLog("zookeeper://127.0.0.1:2181/x", timeout=timeout)

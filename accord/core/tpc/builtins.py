@@ -3,7 +3,8 @@
 Failure behaviour first: these hooks never raise for a vendor or scheme they
 do not serve (they answer ``None``, so the caller can name the choices);
 a ``zookeeper`` decision log without kazoo installed raises
-:class:`~accord.core.errors.MissingDependency` when first used.
+:class:`~accord.core.errors.MissingDependency` when first used, and one given
+an option other than ``timeout`` raises :class:`~accord.core.errors.ConfigurationError`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from accord.core.errors import ConfigurationError
 from accord.core.hookspecs import hookimpl
 from accord.core.tpc.contract import Participant
 
@@ -37,9 +39,15 @@ def accord_tpc_participant(vendor: str, connection: Any, alias: str) -> Particip
 
 @hookimpl
 def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> Any | None:
-    """``zookeeper://host:port[,host:port]/path``: decisions as znodes."""
+    """``zookeeper://host:port[,host:port]/path``: decisions as znodes; option ``timeout``."""
     if scheme != "zookeeper":
         return None
     from accord.core.tpc.zookeeper import ZooKeeperDecisionLog
 
+    unknown = sorted(set(options) - {"timeout"})
+    if unknown:
+        raise ConfigurationError(
+            f"decision log options {unknown} are invalid for a zookeeper:// decision log: "
+            "expected only 'timeout' (seconds)"
+        )
     return ZooKeeperDecisionLog(url, **dict(options))

@@ -1,13 +1,18 @@
 """What the coordinator needs from a database connection, a participant and a decision log.
 
-Failure behaviour first: methods raise the driver's own exceptions (or the
-framework's wrappers of them) unchanged; the coordinator decides what they
-mean. :func:`error_code` digs the SQLSTATE (PostgreSQL) or error number
-(MySQL) out of any of them, following ``__cause__``.
+Failure behaviour first: participant methods raise the driver's own
+exceptions (or the framework's wrappers of them) unchanged; the coordinator
+asks the participant what one means (:meth:`Participant.classify`: did the
+server refuse the statement, or was the session lost?) and raises accord's
+error with the driver's as ``__cause__``. A decision log raises
+:class:`~accord.core.errors.DecisionLogError` for a failure of its store.
+Database error codes are read only by the participant of that database
+(:func:`accord.core.tpc.postgresql.sqlstate`, :func:`accord.core.tpc.mysql.errno`).
 
 Third parties add databases by returning a :class:`Participant` from the
-``accord_tpc_participant`` hook, and decision stores by returning a
-:class:`DecisionLog` from ``accord_decision_log``.
+``accord_tpc_participant`` hook (each one classifying its own database's
+errors), and decision stores by returning a :class:`DecisionLog` from
+``accord_decision_log``.
 """
 
 from __future__ import annotations
@@ -27,11 +32,12 @@ __all__ = [
     "OPERATOR",
     "RECOVERY",
     "DecisionLog",
+    "ErrorKind",
     "InDoubt",
     "Participant",
     "Record",
     "SQLConnection",
-    "error_code",
+    "chain",
 ]
 
 Decision = Literal["commit", "abort"]
@@ -44,6 +50,10 @@ Source = Literal["coordinator", "recovery", "operator"]
 COORDINATOR: Source = "coordinator"
 RECOVERY: Source = "recovery"
 OPERATOR: Source = "operator"
+
+
+#: What an error means for the statement that raised it (see :meth:`Participant.classify`).
+ErrorKind = Literal["refused", "lost"]
 
 
 @runtime_checkable
@@ -141,6 +151,25 @@ class Participant(Protocol):
     alias: str
     connection: SQLConnection
 
+    def classify(self, exc: BaseException) -> ErrorKind | None:
+        """What *exc*, raised by one of this participant's statements, means for that statement.
+
+        ``"refused"``: the server answered with an error, so the statement
+        took no effect (a constraint or serialization failure, a refused
+        ``PREPARE``, a lock timeout). ``"lost"``: the session was lost
+        (a dropped connection, the server shut down), so the statement may or
+        may not have taken effect. ``None``: cannot tell, which the
+        coordinator treats as ``"lost"``. Never raises.
+
+        The coordinator asks it about a failed ``COMMIT`` (of the one branch
+        committed without preparing): ``"refused"`` means nothing was
+        committed (:class:`~accord.core.errors.PrepareFailed`), anything else
+        that the outcome is unknown. Participants written before this method
+        existed still work: the coordinator then reads PostgreSQL and MySQL
+        error codes itself, as it used to, and warns once
+        (``DeprecationWarning``).
+        """
+
     def begin(self, branch: BranchXid) -> None:
         """Start the branch's transaction; the session's first statement."""
 
@@ -193,6 +222,13 @@ class DecisionLog(Protocol):
     an abort is, or when the xid is older than the purge horizon (its abort
     record may have been purged); ``decide`` returns the record that stands.
 
+    Failures of the store raise :class:`~accord.core.errors.DecisionLogError`
+    with the store's error chained and ``refused`` True only when the store
+    answered with an error (nothing was written): a ``log_commit`` that fails
+    otherwise leaves the decision in doubt
+    (:class:`~accord.core.errors.OutcomeUnknown` for the block). ``url`` is
+    the store's URL with any password redacted, for messages.
+
     ``purge`` deletes records made before ``older_than``, except those of
     ``keep`` (xids with a prepared branch somewhere) and commit records naming
     an alias not in ``scanned`` (its branch may still be prepared, unseen). It
@@ -239,25 +275,42 @@ class DecisionLog(Protocol):
         """Hold this log's single-recovery-worker lock; yields False if another worker holds it."""
 
 
-def error_code(exc: BaseException) -> str | int | None:
-    """The SQLSTATE (``str``) or MySQL error number (``int``) behind *exc*, if any."""
-    for err in _chain(exc):
-        sqlstate = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
-        if isinstance(sqlstate, str):
-            return sqlstate
-        args = getattr(err, "args", ())
-        if args and isinstance(args[0], int) and type(err).__module__.startswith("MySQLdb"):
-            return args[0]
-    return None
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """*exc*, then its ``__cause__`` (or ``__context__``), and so on: where driver errors hide."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+def legacy_classify(exc: BaseException) -> ErrorKind | None:
+    """How errors are classified for a participant without ``classify``: PostgreSQL, then MySQL."""
+    from accord.core.tpc import mysql, postgresql
+
+    return postgresql.classify(exc) or mysql.classify(exc)
+
+
+def _error_code(exc: BaseException) -> str | int | None:
+    from accord.core.tpc import mysql, postgresql
+
+    return postgresql.sqlstate(exc) or mysql.errno(exc)
+
+
+def __getattr__(name: str) -> object:
+    if name != "error_code":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(
+        "accord.core.tpc.contract.error_code is deprecated: a participant classifies its own "
+        "errors (Participant.classify); the codes are read by "
+        "accord.core.tpc.postgresql.sqlstate and accord.core.tpc.mysql.errno",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _error_code
 
 
 class BranchBusy(RecoveryError):

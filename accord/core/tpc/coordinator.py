@@ -2,9 +2,15 @@
 
 Failure behaviour first:
 
-* before the decision, any failure rolls back every participant and
-  re-raises the original exception (a participant refusing to prepare, a
-  session gone, a bug in the block);
+* before the decision, any failure rolls back every participant first. A
+  participant failing to prepare (refused, or its session lost) raises
+  :class:`~accord.core.errors.PrepareFailed`, and so does the one participant
+  committed without preparing (the logging last resource, or the only writer)
+  when its server refuses the ``COMMIT``; the driver's error is the
+  ``__cause__``. A decision log that fails where nothing can have been
+  recorded raises :class:`~accord.core.errors.DecisionLogError`. Other
+  exceptions (a bug in the block, a session gone before prepare) propagate
+  unchanged;
 * a block that ran longer than its ``prepare_timeout`` is rolled back before
   anything is prepared: :class:`~accord.core.errors.TransactionTimeout`;
 * recovery having recorded abort first raises
@@ -12,7 +18,10 @@ Failure behaviour first:
 * a failure while the decision itself is being made durable, when it cannot
   be told whether it was (the session was lost; an error the server
   answered with means it was not), raises :class:`~accord.core.errors.OutcomeUnknown`
-  with the xid; prepared branches are left for recovery, which follows the log;
+  with the xid (the log's or driver's error as ``__cause__``); prepared branches
+  are left for recovery, which follows the log. Whether the server answered
+  is the participant's to say (:meth:`~accord.core.tpc.contract.Participant.classify`),
+  or the log's (:attr:`~accord.core.errors.DecisionLogError.refused`);
 * after the decision, phase two only moves forward: a branch whose commit
   fails is retried on a new session (``reopen``) for up to
   ``phase_two_timeout`` seconds; one still not committed is left prepared for
@@ -36,21 +45,26 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from accord.core.errors import (
+    AccordError,
     DecisionConflict,
+    DecisionLogError,
     OutcomeUnknown,
+    PrepareFailed,
     TransactionFenced,
     TransactionTimeout,
 )
 from accord.core.plugins import notify
-from accord.core.tpc.contract import DecisionLog, Participant, error_code
+from accord.core.tpc.contract import DecisionLog, ErrorKind, Participant, legacy_classify
 from accord.core.tpc.parallel import overlapped
 from accord.core.tpc.phase_two import Reopen, commit_prepared
 from accord.core.tpc.steps import STEPS, add_step_listener, remove_step_listener, step
 from accord.core.tpc.xid import BranchXid, Xid, make_xid
+from accord.core.urls import redact
 
 __all__ = [
     "STEPS",
@@ -62,16 +76,45 @@ __all__ = [
 
 logger = logging.getLogger("accord.tpc")
 
-#: Error codes meaning the session was lost: a commit may have happened or not.
-_CONNECTION_LOST = {2006, 2013, 2055, "57P01", "57P02", "57P03"}
+#: Participant classes warned about for lacking ``classify`` (once each).
+_unclassified: set[type] = set()
 
 
-def server_refused(exc: BaseException) -> bool:
-    """True when the server answered with an error, so the commit did not happen."""
-    code = error_code(exc)
-    if code is None or code in _CONNECTION_LOST:
-        return False
-    return not (isinstance(code, str) and code.startswith("08"))  # class 08: connection
+def _warn_unclassified(participant: Participant) -> None:
+    kind = type(participant)
+    if hasattr(participant, "classify") or kind in _unclassified:
+        return
+    _unclassified.add(kind)
+    warnings.warn(
+        f"the two-phase-commit participant {kind.__module__}.{kind.__qualname__} has no "
+        "classify(exc) method; accord reads PostgreSQL and MySQL error codes for it instead. "
+        "Add classify() (see accord.core.tpc.contract.Participant.classify)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def _classify(participant: Participant | None, exc: BaseException) -> ErrorKind | None:
+    """What *exc* means, as the participant (or the decision log's error) says; None: unknown."""
+    if isinstance(exc, DecisionLogError):
+        return "refused" if exc.refused else "lost"
+    classify = getattr(participant, "classify", None)
+    if classify is None:
+        return legacy_classify(exc)  # a participant written before classify(), or a plugin log
+    try:
+        return classify(exc)  # type: ignore[no-any-return]
+    except Exception:  # a broken classify must not hide the failure it was asked about
+        logger.warning("%r.classify() raised", participant, exc_info=True)
+        return None
+
+
+def _refused(participant: Participant | None, exc: BaseException) -> bool:
+    """True when the server answered with an error, so the statement took no effect."""
+    return _classify(participant, exc) == "refused"
+
+
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 @dataclass(frozen=True)
@@ -144,6 +187,8 @@ class GlobalTransaction:
             id(p): self.xid.branch(n, identity) for n, p in enumerate(self.participants, 1)
         }
         self.aliases = [p.alias for p in self.participants]
+        for participant in self.participants:
+            _warn_unclassified(participant)
         self.reopen = reopen
         self.phase_two_timeout = phase_two_timeout
         self.prepare_timeout = prepare_timeout
@@ -240,15 +285,16 @@ class GlobalTransaction:
             )
 
     def _commit_one_phase(self, writers: list[Participant], readers: list[Participant]) -> Result:
-        try:
-            for participant in writers:
-                participant.commit_one_phase()
-        except BaseException as exc:
-            for participant in readers:
-                participant.rollback()
-            if not server_refused(exc):  # as with a plain commit: it may have happened
-                self._finish("in doubt")
-            raise
+        for writer in writers:
+            try:
+                writer.commit_one_phase()
+            except BaseException as exc:
+                for participant in readers:
+                    participant.rollback()
+                if not _refused(writer, exc):  # as with a plain commit: it may have happened
+                    self._finish("in doubt")
+                    raise
+                raise self._commit_refused(writer, exc) from exc
         self._commit_readers(readers)
         return self._finish("one-phase")
 
@@ -279,12 +325,50 @@ class GlobalTransaction:
             list(enumerate(to_prepare, 1)), self._start_prepare, self._prepare_one
         )
         prepared = [out.participant for out in outcomes if isinstance(out, _Prepared)]
-        failures = [out for out in outcomes if isinstance(out, BaseException)]
+        failures = [
+            (participant, out)
+            for participant, out in zip(to_prepare, outcomes, strict=True)
+            if not isinstance(out, _Prepared)
+        ]
         if failures:
             others = [p for p in to_prepare if p not in prepared] + readers
             self._abort(prepared, [*others, last] if last else others)
-            raise failures[0]
+            participant, exc = failures[0]
+            if isinstance(exc, AccordError) or not isinstance(exc, Exception):
+                raise exc  # PrepareFailed of the participant's own, or an interrupt
+            raise self._prepare_failed(participant, exc) from exc
         return prepared
+
+    def _prepare_failed(self, participant: Participant, exc: BaseException) -> PrepareFailed:
+        if _classify(participant, exc) == "refused":
+            how = f"database {participant.alias!r} refused to prepare {self.xid}"
+            after = "every database was rolled back; nothing was committed"
+        else:
+            how = f"database {participant.alias!r} failed to prepare {self.xid} (session lost?)"
+            after = (
+                "every database was rolled back, nothing was committed (a branch it may "
+                "have prepared is rolled back by recovery)"
+            )
+        return PrepareFailed(f"{how}: {_said(exc)}; {after}")
+
+    def _commit_refused(self, participant: Participant, exc: BaseException) -> BaseException:
+        """The error for the COMMIT of the one unprepared participant, refused by its server."""
+        if isinstance(exc, AccordError) or not isinstance(exc, Exception):
+            return exc
+        return PrepareFailed(
+            f"database {participant.alias!r} refused to commit {self.xid}: {_said(exc)}; "
+            "every database was rolled back; nothing was committed"
+        )
+
+    def _log_failed(self, exc: BaseException) -> BaseException:
+        """A failure of a (plugin's) decision log as DecisionLogError; accord's own raise it."""
+        if isinstance(exc, AccordError) or not isinstance(exc, Exception):
+            return exc
+        return DecisionLogError(
+            f"the decision log {redact(str(getattr(self.log, 'url', '')))} failed to record "
+            f"commit for {self.xid}: {_said(exc)}; every database was rolled back",
+            refused=True,
+        )
 
     def _start_prepare(self, item: tuple[int, Participant]) -> Callable[[], _Prepared] | None:
         n, participant = item
@@ -319,25 +403,31 @@ class GlobalTransaction:
             self._abort(prepared, [last, *readers] if last else readers)
             raise
         except BaseException as exc:
-            if last is None and not server_refused(exc):
+            if last is None and not _refused(None, exc):
                 # A separate log may have stored the row before the session failed.
                 raise self._unknown(readers, exc) from exc
             # Refused by the server, or inside the last resource's transaction:
             # the row is not there, so presumed abort holds.
             self._abort(prepared, [last, *readers] if last else readers)
-            raise
+            failure = self._log_failed(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
         if last is not None:
             # The row goes in only now, after every prepare: until this commit,
             # recovery can fence the transaction without waiting on the row's lock.
             try:
                 last.commit_one_phase()
             except BaseException as exc:
-                if not server_refused(exc):
+                if not _refused(last, exc):
                     raise self._unknown(readers, exc) from exc
                 # The server answered with an error (e.g. a deferred constraint):
                 # the local transaction, and the decision row in it, rolled back.
                 self._abort(prepared, readers)
-                raise
+                failure = self._commit_refused(last, exc)
+                if failure is exc:
+                    raise
+                raise failure from exc
 
     def _commit_within(
         self, prepared: list[Participant], last: Participant, readers: list[Participant]
@@ -357,19 +447,22 @@ class GlobalTransaction:
             self._finish("in doubt")
             raise
         except BaseException as exc:
-            if not server_refused(exc):
+            if not _refused(last, exc):
                 raise self._unknown([last, *readers], exc) from exc
             # The server answered with an error (e.g. a deferred constraint at COMMIT):
             # the local transaction, and the decision row in it, rolled back.
             self._abort(prepared, [last, *readers])
-            raise
+            failure = self._commit_refused(last, exc)
+            if failure is exc:
+                raise
+            raise failure from exc
 
     def _unknown(self, readers: list[Participant], exc: BaseException) -> OutcomeUnknown:
         for participant in readers:
             participant.rollback()
         self._finish("in doubt")
         return OutcomeUnknown(
-            f"the commit decision for {self.xid} may or may not be durable ({exc!r}); "
+            f"the commit decision for {self.xid} may or may not be durable ({_said(exc)}); "
             f"recovery will finish it: ask tpc.outcome({str(self.xid)!r}) later",
             xid=str(self.xid),
         )

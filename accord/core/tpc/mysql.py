@@ -1,6 +1,8 @@
 """The MySQL/MariaDB participant: ``XA START`` ... ``XA PREPARE`` / ``XA COMMIT``.
 
-Failure behaviour first: the driver's errors propagate, except that
+Failure behaviour first: the driver's errors propagate (the coordinator
+turns a refused ``XA PREPARE`` into :class:`~accord.core.errors.PrepareFailed`,
+asking :meth:`~MySQLParticipant.classify` what the error means), except that
 ``commit_prepared``/``rollback_prepared`` return False when the branch does
 not exist, and raise :class:`~accord.core.tpc.contract.BranchBusy` when the server
 refuses with ``XAER_NOTA`` although ``XA RECOVER`` lists the branch: MariaDB
@@ -32,12 +34,32 @@ import contextlib
 from collections.abc import Callable
 
 from accord.core.errors import RecoveryError
-from accord.core.tpc.contract import BranchBusy, InDoubt, SQLConnection, error_code
+from accord.core.tpc.contract import BranchBusy, ErrorKind, InDoubt, SQLConnection, chain
 from accord.core.tpc.xid import BranchXid, parse_mysql_xid
 
-__all__ = ["MySQLParticipant"]
+__all__ = ["MySQLParticipant", "classify", "errno"]
 
 _XAER_NOTA = 1397  # unknown XID (or, on MariaDB, owned by a live session)
+#: CR_SERVER_GONE_ERROR, CR_SERVER_LOST, CR_SERVER_LOST_EXTENDED: the session was lost.
+_SESSION_LOST = {2006, 2013, 2055}
+
+
+def errno(exc: BaseException) -> int | None:
+    """The MySQL error number behind *exc* (mysqlclient's ``args[0]``), following causes."""
+    for err in chain(exc):
+        args = getattr(err, "args", ())
+        if args and isinstance(args[0], int) and type(err).__module__.startswith("MySQLdb"):
+            return args[0]
+    return None
+
+
+def classify(exc: BaseException) -> ErrorKind | None:
+    """``"lost"`` (the client lost the session), ``"refused"`` (any other error number:
+    the server answered), or None (no MySQL error number: cannot tell)."""
+    code = errno(exc)
+    if code is None:
+        return None
+    return "lost" if code in _SESSION_LOST else "refused"
 
 
 class MySQLParticipant:
@@ -48,6 +70,10 @@ class MySQLParticipant:
         self.alias = alias
         self.branch: BranchXid | None = None
         self.state = "none"  # none -> active -> idle -> prepared -> done
+
+    def classify(self, exc: BaseException) -> ErrorKind | None:
+        """What *exc*, raised by one of this participant's statements, means (see the contract)."""
+        return classify(exc)
 
     def _xid(self) -> str:
         assert self.branch is not None, "begin() first"
@@ -168,7 +194,7 @@ class MySQLParticipant:
 
     def _refused(self, verb: str, branch: BranchXid, exc: Exception) -> bool:
         """False if the branch is gone; BranchBusy if its owner holds it; else re-raise."""
-        if error_code(exc) != _XAER_NOTA:
+        if errno(exc) != _XAER_NOTA:
             raise exc
         if any(found.branch == branch for found in self.in_doubt()):
             raise BranchBusy(

@@ -4,7 +4,9 @@ Failure behaviour first: :meth:`PostgresParticipant.prepare` raises
 :class:`~accord.core.errors.PrepareFailed` when the session is not in a
 healthy transaction (PostgreSQL would only warn in autocommit mode and
 prepare nothing, or roll back an aborted transaction); otherwise the driver's
-error propagates. ``commit_prepared``/``rollback_prepared`` return False when
+error propagates (the coordinator turns a refused prepare into
+:class:`~accord.core.errors.PrepareFailed`, asking :meth:`~PostgresParticipant.classify`
+what the error means). ``commit_prepared``/``rollback_prepared`` return False when
 the gid does not exist (any more): someone resolved it already.
 :meth:`~PostgresParticipant.in_doubt` raises
 :class:`~accord.core.errors.RecoveryError` on a standby (it cannot resolve
@@ -27,12 +29,34 @@ import contextlib
 from collections.abc import Callable
 
 from accord.core.errors import PrepareFailed, RecoveryError
-from accord.core.tpc.contract import InDoubt, SQLConnection, error_code
+from accord.core.tpc.contract import ErrorKind, InDoubt, SQLConnection, chain
 from accord.core.tpc.xid import BranchXid, parse_gid
 
-__all__ = ["PostgresParticipant"]
+__all__ = ["PostgresParticipant", "classify", "sqlstate"]
 
 _UNDEFINED_OBJECT = "42704"  # "prepared transaction with identifier ... does not exist"
+#: admin_shutdown, crash_shutdown, cannot_connect_now: the server ended the session.
+_SESSION_ENDED = {"57P01", "57P02", "57P03"}
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE behind *exc* (psycopg 3 ``sqlstate``, psycopg 2 ``pgcode``), in its causes."""
+    for err in chain(exc):
+        code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def classify(exc: BaseException) -> ErrorKind | None:
+    """``"lost"`` (class 08, or the server ended the session), ``"refused"`` (any other
+    SQLSTATE: the server answered), or None (no SQLSTATE: cannot tell)."""
+    code = sqlstate(exc)
+    if code is None:
+        return None
+    if code in _SESSION_ENDED or code.startswith("08"):
+        return "lost"
+    return "refused"
 
 
 class PostgresParticipant:
@@ -42,6 +66,10 @@ class PostgresParticipant:
         self.connection = connection
         self.alias = alias
         self.branch: BranchXid | None = None
+
+    def classify(self, exc: BaseException) -> ErrorKind | None:
+        """What *exc*, raised by one of this participant's statements, means (see the contract)."""
+        return classify(exc)
 
     def begin(self, branch: BranchXid) -> None:
         """Remember the branch id; the driver opens the transaction on the first statement."""
@@ -119,7 +147,7 @@ class PostgresParticipant:
             try:
                 handle()
             except Exception as exc:
-                if error_code(exc) == _UNDEFINED_OBJECT:
+                if sqlstate(exc) == _UNDEFINED_OBJECT:
                     return False
                 raise
             return True
@@ -130,7 +158,7 @@ class PostgresParticipant:
         try:
             self.connection.execute_outside_transaction(f"{verb} PREPARED '{branch.gid}'")
         except Exception as exc:
-            if error_code(exc) == _UNDEFINED_OBJECT:
+            if sqlstate(exc) == _UNDEFINED_OBJECT:
                 return False
             raise
         return True

@@ -5,8 +5,9 @@ cannot finish (the owner session still connected, a database down): that
 branch is reported with the reason, and the next run tries again. A database
 that cannot be scanned (down, a replica, a user that cannot see every branch)
 is reported in :attr:`RecoveryReport.unreachable`. It raises only when it
-cannot work at all (the decision log is unreachable); then nothing was
-changed that the log does not record.
+cannot work at all (the decision log is unreachable or fails:
+:class:`~accord.core.errors.DecisionLogError`, the store's error chained);
+then nothing was changed that the log does not record.
 
 Only branches of this log (their bqual carries the log's identity, see
 :mod:`~accord.core.tpc.xid`) and of one of *nodes* are touched: another

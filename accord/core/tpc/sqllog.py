@@ -2,8 +2,12 @@
 
 Failure behaviour first: :meth:`SQLDecisionLog.log_commit` raises
 :class:`~accord.core.errors.TransactionFenced` when recovery already recorded
-abort for the xid (or the xid is older than the purge horizon), and the
-driver's error otherwise; :meth:`decide` returns ``None`` when it could not get
+abort for the xid (or the xid is older than the purge horizon); every failure
+of the log's database (down, refusing, the session lost) raises
+:class:`~accord.core.errors.DecisionLogError` naming the alias and what the
+database said, with the driver's error as ``__cause__`` and ``refused`` telling
+whether the database answered (nothing written) or the session was lost.
+:meth:`decide` returns ``None`` when it could not get
 the row lock in time (a coordinator is writing its decision right now), so
 recovery tries again later. Missing tables raise
 :class:`~accord.core.errors.ConfigurationError` naming the migration to run.
@@ -40,7 +44,14 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, cast
 
-from accord.core.errors import ConfigurationError, DecisionConflict, TransactionFenced
+from accord.core.errors import (
+    AccordError,
+    ConfigurationError,
+    DecisionConflict,
+    DecisionLogError,
+    TransactionFenced,
+)
+from accord.core.tpc import mysql, postgresql
 from accord.core.tpc.contract import (
     COMMIT,
     COORDINATOR,
@@ -48,7 +59,7 @@ from accord.core.tpc.contract import (
     Record,
     Source,
     SQLConnection,
-    error_code,
+    legacy_classify,
 )
 from accord.core.tpc.xid import LOG_ID_LENGTH, Xid
 
@@ -68,6 +79,11 @@ _DURABLE_PG = (  # true, and raises synchronous_commit for this transaction if i
     "(CASE WHEN current_setting('synchronous_commit') = 'off' "
     "THEN set_config('synchronous_commit', 'on', true) ELSE 'on' END) IS NOT NULL"
 )
+
+
+def _code(exc: BaseException) -> str | int | None:
+    """The SQLSTATE or MySQL error number behind *exc*, as the two participants read them."""
+    return postgresql.sqlstate(exc) or mysql.errno(exc)
 
 
 def _error_table(exc: BaseException) -> str | None:
@@ -107,7 +123,12 @@ class SQLDecisionLog:
             if usable is not None and not usable():
                 self.close()  # ended while idle (wait_timeout, idle_session_timeout)
         if self._own is None:
-            own = self._connect()
+            try:
+                own = self._connect()
+            except AccordError:
+                raise
+            except Exception as exc:
+                raise self._failed("cannot connect to", exc) from exc
             if own.vendor not in ("postgresql", "mysql"):
                 with contextlib.suppress(Exception):
                     own.close()
@@ -128,7 +149,7 @@ class SQLDecisionLog:
         try:
             yield conn
         except Exception as exc:
-            code = error_code(exc)
+            code = _code(exc)
             if code in _NO_TABLE:
                 raise ConfigurationError(
                     f"the decision-log tables are missing in database {self.alias!r}: run "
@@ -136,7 +157,24 @@ class SQLDecisionLog:
                 ) from exc
             if code not in _DUPLICATE | _LOCK_TIMEOUT:
                 self.close()
-            raise
+            if isinstance(exc, AccordError):
+                raise
+            raise self._failed("failed on", exc, vendor=conn.vendor) from exc
+
+    def _failed(self, what: str, exc: BaseException, *, vendor: str = "") -> DecisionLogError:
+        """The error for a failure of the log's database: what it said, and whether it answered."""
+        if vendor == "postgresql":
+            kind = postgresql.classify(exc)
+        elif vendor == "mysql":
+            kind = mysql.classify(exc)
+        else:  # not connected yet: whichever database's code it carries
+            kind = legacy_classify(exc)
+        refused = kind == "refused"
+        return DecisionLogError(
+            f"the decision log {what} database {self.alias!r}: {type(exc).__name__}: "
+            f"{str(exc).strip()}",
+            refused=refused,
+        )
 
     def close(self) -> None:
         """Close the log's own session, if open."""
@@ -227,7 +265,7 @@ class SQLDecisionLog:
             conn.execute(sql, params)
             return bool(conn.execute("SELECT ROW_COUNT()")[0][0] == 1)
         except Exception as exc:
-            if error_code(exc) in _DUPLICATE:  # MySQL: the statement failed, not the transaction
+            if _code(exc) in _DUPLICATE:  # MySQL: the statement failed, not the transaction
                 return False
             raise
 
@@ -264,7 +302,7 @@ class SQLDecisionLog:
         try:
             handle()
         except Exception as exc:
-            if error_code(exc) not in _NOT_INSERTED or _error_table(exc) != TABLE:
+            if _code(exc) not in _NOT_INSERTED or _error_table(exc) != TABLE:
                 raise
             standing = self.lookup(xid)  # on the log's own session: *within* is aborted
             if standing is not None and standing.decision == COMMIT:
@@ -281,9 +319,12 @@ class SQLDecisionLog:
     ) -> None:
         """Insert the commit row, in *within*'s transaction or on its own; see the class."""
         if within is not None:
-            if self._insert(within, xid, COMMIT, COORDINATOR, participants):
-                return
-            standing = self._lookup(within, xid, locking=True)
+            try:
+                if self._insert(within, xid, COMMIT, COORDINATOR, participants):
+                    return
+                standing = self._lookup(within, xid, locking=True)
+            except Exception as exc:
+                raise self._failed(f"insert of {xid} failed on", exc, vendor=within.vendor) from exc
         else:
             with self._own_session() as conn:
                 if self._insert(conn, xid, COMMIT, COORDINATOR, participants):
@@ -326,7 +367,7 @@ class SQLDecisionLog:
             try:
                 self._insert(conn, xid, decision, source, participants)
             except Exception as exc:
-                if error_code(exc) in _LOCK_TIMEOUT:
+                if _code(exc) in _LOCK_TIMEOUT:
                     return None
                 raise
             return self._lookup(conn, xid)

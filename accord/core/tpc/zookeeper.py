@@ -3,11 +3,13 @@
 Failure behaviour first: a malformed URL raises
 :class:`~accord.core.errors.ConfigurationError` naming it (password
 redacted); kazoo missing raises :class:`~accord.core.errors.MissingDependency`;
-a ZooKeeper that cannot be reached raises kazoo's error from the call that
-needed it (for ``log_commit`` the coordinator then reports the outcome as
-unknown), and so do wrong credentials (``AuthFailedError``, ``NoAuthError``).
-A commit whose znode exists with ``abort`` raises
-:class:`~accord.core.errors.TransactionFenced`.
+a ZooKeeper that cannot be reached raises
+:class:`~accord.core.errors.DecisionLogError` (kazoo's error as ``__cause__``)
+from the call that needed it (for ``log_commit`` the coordinator then reports
+the outcome as unknown: ``OutcomeUnknown``), and so do wrong credentials
+(``AuthFailedError``, ``NoAuthError``). A commit whose znode exists with
+``abort`` raises :class:`~accord.core.errors.TransactionFenced`. The log's
+``url`` is the URL with its password redacted; messages never show the password.
 
 ``zookeeper://[user:password@]host:port[,host:port...]/path`` (path default
 ``/accord/tpc``). With a user, the client authenticates (digest) and every
@@ -41,10 +43,11 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import urllib.parse
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any, cast
 
-from accord.core.errors import TransactionFenced
+from accord.core.errors import AccordError, DecisionLogError, TransactionFenced
 from accord.core.optional import import_optional
 from accord.core.tpc.contract import (
     COMMIT,
@@ -55,7 +58,9 @@ from accord.core.tpc.contract import (
     SQLConnection,
 )
 from accord.core.tpc.xid import LOG_ID_LENGTH, Xid
-from accord.core.zookeeper_url import parse_zookeeper_url
+from accord.core.urls import redact
+from accord.core.validate import number
+from accord.core.zookeeper_url import ZooKeeperURL, parse_zookeeper_url
 
 __all__ = ["ZooKeeperDecisionLog"]
 
@@ -82,14 +87,29 @@ class ZooKeeperDecisionLog:
     """Decisions as znodes under the URL's path (see the module docstring)."""
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url = url
-        self.target = parse_zookeeper_url(url, default_path="/accord/tpc")
-        self.root = self.target.path
-        self.timeout = timeout
+        self.url = redact(url)  # for messages; the credentials are kept in _target only
+        self._target = parse_zookeeper_url(url, default_path="/accord/tpc")
+        self.root = self._target.path
+        self.timeout = number(
+            timeout, "ZooKeeper decision log timeout", minimum=0, above=True, unit="seconds"
+        )
         self._client: Any = None
         self._identity: str | None = None
         self._horizon: tuple[float, int] | None = None  # (seconds, znode version)
         self._hours: set[str] = set()  # hour znodes known to exist
+
+    @property
+    def target(self) -> ZooKeeperURL:
+        """Deprecated: the parsed URL, credentials included; kept private now."""
+        import warnings
+
+        warnings.warn(
+            "ZooKeeperDecisionLog.target is deprecated (it holds the password): use .url "
+            "(redacted) and .root",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self._target
 
     def _zk(self) -> Any:
         if self._client is None:
@@ -97,7 +117,7 @@ class ZooKeeperDecisionLog:
                 "kazoo.client", extra="zookeeper", purpose="ZooKeeper decision logs"
             )
             client = client_mod.KazooClient(
-                hosts=self.target.hosts, timeout=self.timeout, **self.target.client_options()
+                hosts=self._target.hosts, timeout=self.timeout, **self._target.client_options()
             )
             client.start(timeout=self.timeout)
             try:
@@ -109,6 +129,22 @@ class ZooKeeperDecisionLog:
                 raise
             self._client = client
         return self._client
+
+    @contextlib.contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """Turn kazoo's errors into DecisionLogError (whether ZooKeeper wrote is unknown)."""
+        try:
+            yield
+        except AccordError:
+            raise
+        except Exception as exc:
+            said = " ".join(f"{type(exc).__name__}: {exc}".split())
+            for secret in {self._target.password, urllib.parse.quote(self._target.password)}:
+                if secret:
+                    said = said.replace(secret, "***")
+            raise DecisionLogError(
+                f"the ZooKeeper decision log {self.url} failed to {what}: {said}"
+            ) from exc
 
     def _errors(self) -> Any:
         return import_optional("kazoo.exceptions", extra="zookeeper", purpose="ZooKeeper")
@@ -125,10 +161,11 @@ class ZooKeeperDecisionLog:
         """The ``identity`` znode's content, created on first use."""
         if self._identity is None:
             path = f"{self.root}/identity"
-            with contextlib.suppress(self._errors().NodeExistsError):
-                self._zk().create(path, secrets.token_hex(LOG_ID_LENGTH // 2).encode())
-            self._zk().sync(path)
-            self._identity = self._zk().get(path)[0].decode()
+            with self._failing("read its identity"):
+                with contextlib.suppress(self._errors().NodeExistsError):
+                    self._zk().create(path, secrets.token_hex(LOG_ID_LENGTH // 2).encode())
+                self._zk().sync(path)
+                self._identity = self._zk().get(path)[0].decode()
         return self._identity
 
     def shares_transaction_with(self, connection: SQLConnection) -> bool:
@@ -181,7 +218,8 @@ class ZooKeeperDecisionLog:
         self, xid: Xid, participants: Sequence[str], within: SQLConnection | None
     ) -> None:
         """Create the decision znode with ``commit``; see the module docstring for refusals."""
-        created = self._create(xid, COMMIT, COORDINATOR, participants)
+        with self._failing(f"record commit for {xid}"):
+            created = self._create(xid, COMMIT, COORDINATOR, participants)
         if created:
             return
         standing = self.lookup(xid) if created is False else None
@@ -207,17 +245,19 @@ class ZooKeeperDecisionLog:
         wait: float,
     ) -> Record | None:
         """Create the decision znode unless it exists; the decision that stands."""
-        self._create(xid, decision, source, participants)
+        with self._failing(f"record {decision} for {xid}"):
+            self._create(xid, decision, source, participants)
         return self.lookup(xid)
 
     def lookup(self, xid: Xid) -> Record | None:
         """The decision znode's content (after a ``sync``), or None."""
         path = self._path(xid)
-        self._zk().sync(path)
-        try:
-            data, stat = self._zk().get(path)
-        except self._errors().NoNodeError:
-            return None
+        with self._failing(f"read the decision for {xid}"):
+            self._zk().sync(path)
+            try:
+                data, stat = self._zk().get(path)
+            except self._errors().NoNodeError:
+                return None
         return _decode(data, stat.ctime)
 
     # -- sightings, purge, lock -----------------------------------------------------------
@@ -225,17 +265,24 @@ class ZooKeeperDecisionLog:
     def sightings(self, xids: Sequence[Xid]) -> dict[Xid, float]:
         """When recovery first saw each xid (the sighting znode's creation time)."""
         found = {}
-        for xid in xids:
-            path = f"{self.root}/sightings/{xid}"
-            with contextlib.suppress(self._errors().NodeExistsError):
-                self._zk().create(path, b"")
-            found[xid] = self._zk().exists(path).ctime / 1000.0
+        with self._failing("record sightings"):
+            for xid in xids:
+                path = f"{self.root}/sightings/{xid}"
+                with contextlib.suppress(self._errors().NodeExistsError):
+                    self._zk().create(path, b"")
+                found[xid] = self._zk().exists(path).ctime / 1000.0
         return found
 
     def purge(
         self, older_than: float, horizon: float, keep: Collection[Xid], scanned: Collection[str]
     ) -> int:
         """Raise the horizon, then delete whole old hours (what may go of them)."""
+        with self._failing("purge old decisions"):
+            return self._purge(older_than, horizon, keep, scanned)
+
+    def _purge(
+        self, older_than: float, horizon: float, keep: Collection[Xid], scanned: Collection[str]
+    ) -> int:
         client, errors = self._zk(), self._errors()
         current, version = self._read_horizon()
         if horizon > current:
@@ -287,10 +334,12 @@ class ZooKeeperDecisionLog:
     @contextlib.contextmanager
     def recovery_lock(self) -> Iterator[bool]:
         """kazoo's lock recipe on ``<path>/recovery``, without waiting."""
-        lock = self._zk().Lock(f"{self.root}/recovery")
-        got = bool(lock.acquire(blocking=False))
+        with self._failing("take the recovery lock"):
+            lock = self._zk().Lock(f"{self.root}/recovery")
+            got = bool(lock.acquire(blocking=False))
         try:
             yield got
         finally:
             if got:
-                lock.release()
+                with self._failing("release the recovery lock"):
+                    lock.release()

@@ -17,7 +17,10 @@ PAIR = ["default", "ledger"]
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
-    return {"error": type(exc).__name__, "message": str(exc)}
+    found = {"error": type(exc).__name__, "message": str(exc)}
+    if exc.__cause__ is not None:  # accord's errors chain the driver's
+        found["cause"] = type(exc.__cause__).__name__
+    return found
 
 
 def write(item_id: int, aliases: list[str] = PAIR, value: int = 1) -> dict[str, Any]:
@@ -143,7 +146,7 @@ def isolation_in_block(aliases: list[str] = PAIR) -> dict[str, Any]:
 
 def deferred_unique_violation() -> dict[str, Any]:
     """A deferred unique constraint fails at the last resource's COMMIT (the decision's insert
-    is committed in the same round trip): the application's IntegrityError, not a fence."""
+    is committed in the same round trip): PrepareFailed (IntegrityError its cause), no fence."""
     try:
         with tpc.atomic(*PAIR):
             for each in PAIR:

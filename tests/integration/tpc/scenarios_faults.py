@@ -15,7 +15,10 @@ from accord.core.tpc.coordinator import add_step_listener
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
-    return {"error": type(exc).__name__, "message": str(exc)}
+    found = {"error": type(exc).__name__, "message": str(exc)}
+    if exc.__cause__ is not None:  # accord's errors chain the driver's
+        found["cause"] = type(exc.__cause__).__name__
+    return found
 
 
 def _result(block: tpc.atomic) -> dict[str, Any]:
@@ -172,3 +175,100 @@ def hand_resolved_before_phase_two(item_id: int, aliases: list[str], victim: str
         for alias in aliases:
             Item.objects.using(alias).create(id=item_id)
     return {**_result(block), "warnings": records}
+
+
+def deadlocked_xa_branch() -> dict[str, Any]:
+    """MariaDB rolls the block's XA branch back as a deadlock's victim; the block catches the
+    error and goes on, so the branch's ``XA END``/``XA PREPARE`` is refused at commit."""
+    import threading
+
+    import MySQLdb
+
+    Item.objects.using("maria").bulk_create([Item(id=n) for n in range(1, 101)])
+    where = connections["maria"].settings_dict
+    heavy = MySQLdb.connect(
+        host=where["HOST"],
+        port=int(where["PORT"]),
+        user=where["USER"],
+        password=where["PASSWORD"],
+        database=where["NAME"],
+    )
+    deadlock = ""
+    try:
+        with tpc.atomic("default", "maria"):
+            Item.objects.using("default").create(id=1)
+            with connections["maria"].cursor() as cursor:  # a cursor: Django marks nothing
+                cursor.execute("UPDATE tpc_testapp_item SET value = 1 WHERE id = 1")
+                other = heavy.cursor()
+                other.execute("BEGIN")
+                other.execute("UPDATE tpc_testapp_item SET value = 2 WHERE id > 2")  # heavier
+                blocked = threading.Thread(
+                    target=other.execute,
+                    args=("UPDATE tpc_testapp_item SET value = 2 WHERE id = 1",),
+                )
+                blocked.start()
+                time.sleep(0.5)  # it waits for row 1, which the block holds
+                try:  # row 3 is the other's: a deadlock, and the lighter branch is the victim
+                    cursor.execute("UPDATE tpc_testapp_item SET value = 1 WHERE id = 3")
+                except Exception as exc:
+                    deadlock = str(exc)
+                blocked.join()
+                heavy.rollback()
+    except AccordError as exc:
+        return {**_error(exc), "deadlock": deadlock}
+    finally:
+        heavy.close()
+    return {"deadlock": deadlock}
+
+
+def log_database_read_only(item_id: int, aliases: list[str]) -> dict[str, Any]:
+    """The decision log's database refuses the decision: before prepare, its database turns
+    read-only for new sessions and the log's idle session is ended, so it reconnects read-only."""
+    from accord.contrib.django.tpc.config import decision_log, get_settings
+
+    log_alias = get_settings().decision_log
+    name = connections[log_alias].settings_dict["NAME"]
+
+    def read_only(step: str, xid: object) -> None:
+        if step != "before-prepare":
+            return
+        own = decision_log(get_settings())._own  # type: ignore[attr-defined]
+        other = connections.create_connection(log_alias)
+        try:
+            with other.cursor() as cursor:
+                cursor.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+                pid = own.wrapper.connection.info.backend_pid
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            other.close()
+        time.sleep(0.2)  # the server's goodbye reaches the log's socket
+
+    add_step_listener(read_only)
+    try:
+        return write_reporting_error(item_id, aliases)
+    finally:
+        fresh = connections.create_connection(log_alias)
+        try:
+            with fresh.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = off")
+                cursor.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+        finally:
+            fresh.close()
+
+
+def write_reporting_error(item_id: int, aliases: list[str]) -> dict[str, Any]:
+    """A block writing on every alias; accord's error, its cause and the cause's, all texts."""
+    block = tpc.atomic(*aliases)
+    try:
+        with block:
+            for alias in aliases:
+                Item.objects.using(alias).create(id=item_id)
+    except AccordError as exc:
+        cause = exc.__cause__
+        return {
+            **_error(exc),
+            "cause_cause": type(cause.__cause__).__name__ if cause is not None else "",
+            "refused": getattr(exc, "refused", None),
+            "text": "".join(str(e) + repr(e) for e in (exc, cause, cause and cause.__cause__)),
+        }
+    return _result(block)

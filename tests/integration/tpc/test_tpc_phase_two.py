@@ -75,7 +75,7 @@ def test_an_unreachable_participant_is_pending_and_the_callbacks_wait(
 
 def test_observers_hear_of_a_prepare_failure(pg_pair: Worker) -> None:
     result = pg_pair.run("observed", scenario="deferred_fk_violation", alias="ledger")
-    assert result["result"]["error"] == "IntegrityError"
+    assert result["result"]["error"] == "PrepareFailed"
     assert [s["outcome"] for s in result["seen"]] == ["rolled back"]
 
 

@@ -31,11 +31,13 @@ def test_exception_in_block_rolls_back_both_and_propagates(
     assert [item_ids(db) for db in postgres_databases] == [[], []]
 
 
-def test_prepare_failure_rolls_back_both_and_reraises_the_original_error(
+def test_prepare_failure_rolls_back_both_and_raises_prepare_failed_with_the_drivers_error(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:
     result = pg_pair.run("deferred_fk_violation", alias="ledger")
-    assert result["error"] == "IntegrityError"
+    assert (result["error"], result["cause"]) == ("PrepareFailed", "IntegrityError"), result
+    assert "database 'ledger' refused to prepare" in result["message"]
+    assert "foreign key" in result["message"]  # what the database said
     assert [item_ids(db) for db in postgres_databases] == [[], []]
     assert not any(accord_prepared(db) for db in postgres_databases)
 
@@ -44,7 +46,8 @@ def test_last_resource_commit_refused_rolls_back_the_prepared_one(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:
     result = pg_pair.run("deferred_fk_violation", alias="default")
-    assert result["error"] == "IntegrityError"
+    assert (result["error"], result["cause"]) == ("PrepareFailed", "IntegrityError"), result
+    assert "database 'default' refused to commit" in result["message"]
     assert [item_ids(db) for db in postgres_databases] == [[], []]
     assert not any(accord_prepared(db) for db in postgres_databases)
     assert query(postgres_databases[0], "SELECT * FROM accord_tpc_decision") == []
@@ -69,11 +72,11 @@ def test_every_branch_runs_at_the_isolation_level_its_database_is_configured_wit
     assert [item_ids(db) for db in postgres_databases] == [[1], [1]]
 
 
-def test_a_deferred_unique_violation_at_the_last_resource_commit_is_the_applications_error(
+def test_a_deferred_unique_violation_at_the_last_resource_commit_is_prepare_failed_not_a_fence(
     pg_pair: Worker, postgres_databases: Pair
 ) -> None:
     result = pg_pair.run("deferred_unique_violation")
-    assert result["error"] == "IntegrityError", result
+    assert (result["error"], result["cause"]) == ("PrepareFailed", "IntegrityError"), result
     assert "pending" in result["message"]
     assert [item_ids(db) for db in postgres_databases] == [[], []]
     assert not any(accord_prepared(db) for db in postgres_databases)

@@ -8,8 +8,13 @@ Failure behaviour first:
   ``ATOMIC_REQUESTS``, a ``TestCase``) raises
   :class:`~accord.core.errors.AtomicBlockActive`, before anything is written;
 * an exception in the block rolls back every database and propagates;
-* a participant failing to prepare rolls back every database and the
-  original exception propagates;
+* :class:`~accord.core.errors.PrepareFailed`: a database refused to prepare
+  (or, for the one committed without preparing, to commit), or lost its
+  session while preparing; every database was rolled back, the driver's
+  error is the ``__cause__``;
+* :class:`~accord.core.errors.DecisionLogError`: the decision log could not
+  be read (when the block starts) or refused the decision; nothing was
+  committed;
 * :class:`~accord.core.errors.TransactionTimeout`: the block ran longer
   than its ``prepare_timeout`` (or ``PREPARE_TIMEOUT``); it was rolled back
   before anything was prepared;
@@ -51,6 +56,7 @@ from accord.contrib.django.tpc.connection import DjangoSQLConnection, database, 
 from accord.core.errors import AtomicBlockActive, ConfigurationError, OutcomeUnknown
 from accord.core.tpc.contract import Participant
 from accord.core.tpc.coordinator import GlobalTransaction, Result
+from accord.core.validate import number_or_none
 
 __all__ = ["atomic"]
 
@@ -206,16 +212,14 @@ class atomic(ContextDecorator):  # named like django.db.transaction.atomic
 
     def __init__(self, *aliases: str, prepare_timeout: float | None = None) -> None:
         self.aliases = _check_aliases(aliases)
-        if prepare_timeout is not None and (
-            isinstance(prepare_timeout, bool)
-            or not isinstance(prepare_timeout, (int, float))
-            or not prepare_timeout > 0
-        ):
-            raise ConfigurationError(
-                f"tpc.atomic(prepare_timeout={prepare_timeout!r}) is invalid; expected a "
-                "number of seconds > 0, or None"
-            )
-        self.prepare_timeout = prepare_timeout
+        self.prepare_timeout = number_or_none(
+            prepare_timeout,
+            "tpc.atomic: prepare_timeout",
+            minimum=0,
+            above=True,
+            unit="seconds",
+            optional=True,
+        )
         self._local = threading.local()
 
     def _stack(self) -> list[_Block]:

@@ -6,35 +6,17 @@ what is accepted (the system check ``accord.E100`` reports the same message);
 an alias that is not in ``DATABASES``, or whose engine no plugin can drive,
 raises it too, before anything is written.
 
-==========================  ==========  =====================================================
-``ACCORD["TPC"]`` key       default     meaning
-==========================  ==========  =====================================================
-``NODE``                    "default"   the id of the coordinating deployment in every xid
-                                        (1-24 of [a-z0-9_-])
-``DECISION_LOG``            "default"   a database alias (tables ``accord_tpc_*``), or a URL
-                                        such as ``zookeeper://user:pw@host:2181/accord/tpc``
-``RECOVERY_DELAY``          60          seconds before recovery may abort an undecided branch
-``DECISION_RETENTION``      604800      seconds decision records are kept (``tpc.outcome``);
-                                        at least 10 x ``RECOVERY_DELAY``, and above 0
-``RECOVERY_ALIASES``        None        aliases recovery scans; None: every PostgreSQL and
-                                        MySQL alias in ``DATABASES`` that is not a test
-                                        mirror (``TEST["MIRROR"]``: a replica)
-``RECOVER_NODES``           [NODE]      node ids whose transactions recovery resolves
-``PHASE_TWO_TIMEOUT``       5           seconds a block retries a branch whose commit failed
-                                        after the decision, on new sessions, before leaving
-                                        it to recovery
-``PREPARE_TIMEOUT``         None        seconds a block may run before prepare; longer, it
-                                        is rolled back (``TransactionTimeout``)
-==========================  ==========  =====================================================
+The keys, their defaults (held by :class:`TPCSettings` alone) and meanings are
+listed in the settings reference (``docs/settings.rst``); a unit test compares
+the documented defaults with the dataclass.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +30,8 @@ from accord.core.plugins import first_result, get_plugin_manager
 from accord.core.tpc.contract import DecisionLog, Participant
 from accord.core.tpc.sqllog import SQLDecisionLog
 from accord.core.tpc.xid import validate_node
+from accord.core.urls import redact
+from accord.core.validate import number, number_or_none
 
 __all__ = [
     "TPCSettings",
@@ -58,26 +42,29 @@ __all__ = [
     "resolve_alias",
 ]
 
-_KEYS = (
-    "NODE",
-    "DECISION_LOG",
-    "RECOVERY_DELAY",
-    "DECISION_RETENTION",
-    "RECOVERY_ALIASES",
-    "RECOVER_NODES",
-    "PHASE_TWO_TIMEOUT",
-    "PREPARE_TIMEOUT",
-)
 #: DECISION_RETENTION must be at least this many times RECOVERY_DELAY.
 RETENTION_FACTOR = 10
 
 
 @dataclass(frozen=True)
 class TPCSettings:
-    """``ACCORD["TPC"]``, validated, with defaults filled in."""
+    """``ACCORD["TPC"]``, validated, with defaults filled in: the only place a default is written.
+
+    Each field is the key of the same name in upper case: ``node`` is ``NODE``
+    (the coordinating deployment's id in every xid, 1-24 of ``[a-z0-9_-]``),
+    ``decision_log`` a database alias or a URL (``zookeeper://...``),
+    ``decision_log_options`` the options passed with it to the
+    ``accord_decision_log`` hook (ZooKeeper: ``{"timeout": seconds}``),
+    ``recovery_delay`` and ``decision_retention`` seconds (the retention at
+    least ``RETENTION_FACTOR`` x the delay), ``recovery_aliases`` the aliases
+    recovery scans (None: every PostgreSQL and MySQL alias that is not a test
+    mirror), ``recover_nodes`` the nodes recovery resolves (empty: ``NODE``),
+    ``phase_two_timeout`` and ``prepare_timeout`` seconds.
+    """
 
     node: str = "default"
     decision_log: str = "default"
+    decision_log_options: Mapping[str, Any] = field(default_factory=dict)
     recovery_delay: float = 60.0
     decision_retention: float = 7 * 86400.0
     recovery_aliases: tuple[str, ...] | None = None
@@ -87,17 +74,19 @@ class TPCSettings:
 
 
 _DEFAULTS = TPCSettings()
+#: The keys ``ACCORD["TPC"]`` accepts: the dataclass's fields, upper-cased.
+_KEYS = tuple(f.name.upper() for f in fields(TPCSettings))
 
 
-def _seconds(raw: Mapping[str, Any], key: str, default: float, *, positive: bool = False) -> float:
-    value = raw.get(key, default)
-    bad = isinstance(value, bool) or not isinstance(value, (int, float))
-    if bad or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        expected = "a finite number of seconds " + ("> 0" if positive else ">= 0")
-        raise ConfigurationError(
-            f'ACCORD["TPC"]["{key}"] = {value!r} is invalid; expected {expected}'
-        )
-    return float(value)
+def _seconds(raw: Mapping[str, Any], key: str, *, positive: bool = False) -> float:
+    return number(
+        raw.get(key, getattr(_DEFAULTS, key.lower())),
+        f'ACCORD["TPC"]["{key}"]',
+        minimum=0,
+        above=positive,
+        unit="seconds",
+        sep=" = ",
+    )
 
 
 def _names(raw: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
@@ -106,7 +95,7 @@ def _names(raw: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
         return None
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ConfigurationError(
-            f'ACCORD["TPC"]["{key}"] = {value!r} is invalid; expected a list of strings'
+            f'ACCORD["TPC"]["{key}"] = {value!r} is invalid: expected a list of strings'
         )
     return tuple(value)
 
@@ -115,12 +104,12 @@ def parse_settings(accord: object) -> TPCSettings:
     """Validate the whole ``ACCORD`` setting's ``"TPC"`` entry; see the module docstring."""
     if not isinstance(accord, Mapping):
         raise ConfigurationError(
-            f"ACCORD = {accord!r} is invalid; expected a dict such as "
+            f"ACCORD = {accord!r} is invalid: expected a dict such as "
             '{"TPC": {"DECISION_LOG": "default"}}'
         )
     raw = accord.get("TPC", {})
     if not isinstance(raw, Mapping):
-        raise ConfigurationError(f'ACCORD["TPC"] = {raw!r} is invalid; expected a dict')
+        raise ConfigurationError(f'ACCORD["TPC"] = {raw!r} is invalid: expected a dict')
     unknown = sorted(set(raw) - set(_KEYS))
     if unknown:
         raise ConfigurationError(
@@ -130,33 +119,45 @@ def parse_settings(accord: object) -> TPCSettings:
     log = raw.get("DECISION_LOG", _DEFAULTS.decision_log)
     if not isinstance(log, str) or not log:
         raise ConfigurationError(
-            f'ACCORD["TPC"]["DECISION_LOG"] = {log!r} is invalid; expected a database alias '
-            "or a URL such as 'zookeeper://127.0.0.1:2181/accord/tpc'"
+            f'ACCORD["TPC"]["DECISION_LOG"] = {log!r} is invalid: expected a database '
+            "alias or a URL such as 'zookeeper://127.0.0.1:2181/accord/tpc'"
+        )
+    options = raw.get("DECISION_LOG_OPTIONS", _DEFAULTS.decision_log_options)
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise ConfigurationError(
+            f'ACCORD["TPC"]["DECISION_LOG_OPTIONS"] = {options!r} is invalid: expected a dict '
+            'of options for the decision log, such as {"timeout": 10}'
         )
     nodes = _names(raw, "RECOVER_NODES") or (node,)
     for other in nodes:
         validate_node(other)
-    delay = _seconds(raw, "RECOVERY_DELAY", _DEFAULTS.recovery_delay)
-    retention = _seconds(raw, "DECISION_RETENTION", _DEFAULTS.decision_retention, positive=True)
+    delay = _seconds(raw, "RECOVERY_DELAY")
+    retention = _seconds(raw, "DECISION_RETENTION", positive=True)
     if retention < RETENTION_FACTOR * delay:
         raise ConfigurationError(
             f'ACCORD["TPC"]["DECISION_RETENTION"] = {raw.get("DECISION_RETENTION", retention)!r} '
-            f"is invalid; it must be at least {RETENTION_FACTOR} x RECOVERY_DELAY "
+            f"is invalid: it must be at least {RETENTION_FACTOR} x RECOVERY_DELAY "
             f"({RETENTION_FACTOR * delay:g} s): a coordinator slower than the delay must find "
             "recovery's abort record still there"
         )
-    timeout = raw.get("PREPARE_TIMEOUT")
     return TPCSettings(
         node=node,
         decision_log=log,
+        decision_log_options=dict(options),
         recovery_delay=delay,
         decision_retention=retention,
         recovery_aliases=_names(raw, "RECOVERY_ALIASES"),
         recover_nodes=nodes,
-        phase_two_timeout=_seconds(raw, "PHASE_TWO_TIMEOUT", _DEFAULTS.phase_two_timeout),
-        prepare_timeout=None
-        if timeout is None
-        else _seconds(raw, "PREPARE_TIMEOUT", 0.0, positive=True),
+        phase_two_timeout=_seconds(raw, "PHASE_TWO_TIMEOUT"),
+        prepare_timeout=number_or_none(
+            raw.get("PREPARE_TIMEOUT", _DEFAULTS.prepare_timeout),
+            'ACCORD["TPC"]["PREPARE_TIMEOUT"]',
+            minimum=0,
+            above=True,
+            unit="seconds",
+            optional=True,
+            sep=" = ",
+        ),
     )
 
 
@@ -213,6 +214,11 @@ class _DjangoPlugin:
     def accord_decision_log(scheme: str, url: str, options: dict[str, Any]) -> Any | None:
         if scheme != "django":
             return None
+        if options:
+            raise ConfigurationError(
+                f'ACCORD["TPC"]["DECISION_LOG_OPTIONS"] = {dict(options)!r} is invalid: a '
+                "decision log in a database takes no options; expected {}"
+            )
         alias = url.partition("://")[2]
         return SQLDecisionLog(alias, lambda: fresh_connection(alias), url=url)
 
@@ -256,7 +262,8 @@ def decision_log(conf: TPCSettings) -> DecisionLog:
     logs: dict[str, DecisionLog] | None = getattr(_local, "logs", None)
     if logs is None:
         logs = _local.logs = {}
-    cached = logs.get(conf.decision_log)
+    key = f"{conf.decision_log} {sorted(conf.decision_log_options.items())!r}"
+    cached = logs.get(key)
     if cached is not None:
         return cached
     target = conf.decision_log
@@ -264,11 +271,13 @@ def decision_log(conf: TPCSettings) -> DecisionLog:
         scheme = target.partition("://")[0].lower()
     else:
         scheme, target = "django", f"django://{resolve_alias(target)}"
-    log = _hook().accord_decision_log(scheme=scheme, url=target, options={})
+    log = _hook().accord_decision_log(
+        scheme=scheme, url=target, options=dict(conf.decision_log_options)
+    )
     if log is None:
         raise ConfigurationError(
-            f'ACCORD["TPC"]["DECISION_LOG"] = {conf.decision_log!r}: no plugin serves '
-            f"{scheme!r}; accepted: a database alias, or a zookeeper:// URL"
+            f'ACCORD["TPC"]["DECISION_LOG"] = {redact(conf.decision_log)!r} is invalid: no '
+            f"plugin serves {scheme!r}; expected a database alias, or a zookeeper:// URL"
         )
-    logs[conf.decision_log] = log
+    logs[key] = log
     return log  # type: ignore[no-any-return]

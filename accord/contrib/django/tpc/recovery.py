@@ -1,7 +1,8 @@
 """``tpc.recover()``, ``tpc.outcome(xid)``, the in-doubt report and heuristic decisions.
 
 Failure behaviour first: :func:`recover` raises only when the decision log
-cannot be reached (nothing is changed then); a participating database that
+cannot be reached or fails (:class:`~accord.core.errors.DecisionLogError`;
+nothing is changed then), and so do the others; a participating database that
 cannot be reached or scanned (down, a replica, a user blind to other
 sessions' branches) is reported in :attr:`RecoveryReport.unreachable` and
 skipped, and a branch it cannot finish is reported with the reason, for the

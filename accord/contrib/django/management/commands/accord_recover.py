@@ -3,10 +3,13 @@
 Failure behaviour first: exits with status 1 (``CommandError``) when an
 operator should look: a database that could not be reached or scanned, a
 branch the database refused to finish, a hazard (a branch ended outside
-accord), a live session holding a decided branch long past the delay, or a
-refused heuristic decision. Transactions still in flight (younger than
-``RECOVERY_DELAY``) are reported and exit 0, and so does a run that finds
-another worker of the same decision log holding the lock (it does the work).
+accord), a live session holding a decided branch long past the delay, a
+refused heuristic decision, a decision log that cannot be reached
+(:class:`~accord.core.errors.DecisionLogError`) or bad settings (its message,
+with any password in a URL redacted, instead of a traceback). Transactions
+still in flight (younger than ``RECOVERY_DELAY``) are reported and exit 0, and
+so does a run that finds another worker of the same decision log holding the
+lock (it does the work).
 
 =============================  ====================================================
 ``accord_recover``             one recovery run (as ``tpc.recover()``)
@@ -33,9 +36,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accord.contrib.django import tpc
 from accord.contrib.django.tpc.config import get_settings
-from accord.core.errors import DecisionConflict
+from accord.core.errors import ConfigurationError, DecisionConflict, DecisionLogError
 from accord.core.tpc.contract import Decision
 from accord.core.tpc.recovery import RecoveryReport
+from accord.core.validate import number
 
 
 class Command(BaseCommand):
@@ -69,16 +73,26 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["interval"] <= 0:
-            raise CommandError(f"--interval {options['interval']!r}: expected seconds > 0")
-        if options["commit"] or options["rollback"]:
-            self._decide(options)
-        elif options["list"]:
-            self._list()
-        elif options["watch"]:
-            self._watch(options["interval"], options["runs"], options["dry_run"])
-        elif self._run(options["dry_run"]):
-            raise CommandError("an operator should look: see the lines above")
+        number(
+            options["interval"],
+            "--interval",
+            minimum=0,
+            above=True,
+            unit="seconds",
+            sep=" ",
+            error=CommandError,
+        )
+        try:
+            if options["commit"] or options["rollback"]:
+                self._decide(options)
+            elif options["list"]:
+                self._list()
+            elif options["watch"]:
+                self._watch(options["interval"], options["runs"], options["dry_run"])
+            elif self._run(options["dry_run"]):
+                raise CommandError("an operator should look: see the lines above")
+        except (ConfigurationError, DecisionLogError) as exc:  # a message, not a traceback
+            raise CommandError(f"{type(exc).__name__}: {exc}") from exc
 
     def _run(self, dry_run: bool) -> bool:
         """One recovery run, printed; whether an operator should look."""
