@@ -46,7 +46,7 @@ def describe_bounds(
         if minimum is not None:
             text += f" {'>' if above else '>='} {_bound(minimum)}"
         if maximum is not None:
-            text += f" <= {_bound(maximum)}"
+            text += f"{' and' if minimum is not None else ''} <= {_bound(maximum)}"
     if optional:
         text += ", or None"
     return text

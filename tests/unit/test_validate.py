@@ -82,3 +82,8 @@ def test_a_large_integer_bound_is_written_in_full() -> None:
 def test_an_int_too_large_for_a_float_is_refused_as_not_finite() -> None:
     with pytest.raises(ConfigurationError, match=r"expected a finite number > 0"):
         number(10**400, "weight", minimum=0, above=True)
+
+
+def test_an_open_lower_bound_and_an_upper_bound_read_as_one_range() -> None:
+    with pytest.raises(ConfigurationError, match=r"expected a finite number > 0 and <= 100\."):
+        number(0, "weight", minimum=0, above=True, maximum=100)
