@@ -6,7 +6,7 @@ naming the new module.
 
 from __future__ import annotations
 
-from accord.core.ring._moved import moved_attribute
+from accord.core.moved import moved_attribute
 
 
 def __getattr__(name: str) -> object:

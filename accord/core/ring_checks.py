@@ -7,7 +7,7 @@ with a ``DeprecationWarning`` naming its new module.
 
 from __future__ import annotations
 
-from accord.core.ring._moved import moved_attribute
+from accord.core.moved import moved_attribute
 
 _WHERE = {
     "resolve_hash": "accord.core.ring.resolve",

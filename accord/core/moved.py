@@ -1,5 +1,15 @@
-"""What the deprecated modules ``accord.core.ketama``, ``.continuum``, ``.hashes``
-and ``.ring_checks`` answer: the name from its new module, with a warning."""
+"""Modules that moved: the old module answers each name from the new one, with a warning.
+
+An old module keeps only a docstring and::
+
+    def __getattr__(name: str) -> object:
+        return moved_attribute(__name__, name, {"*": "accord.new.module"})
+
+so ``from old import name`` keeps working and raises ``DeprecationWarning``
+naming the new module (listed under "Changes" in the docs). Used by
+``accord.core.ketama``, ``.continuum``, ``.hashes``, ``.ring_checks``,
+``accord.core.lock.cli`` and ``accord.contrib.django.cache.aexecute``.
+"""
 
 from __future__ import annotations
 
