@@ -291,7 +291,7 @@ def check_weight(spot: str, weight: object, max_weight: float) -> float:
     """
     hint = (
         "A weight is a positive number relative to the other nodes, e.g. 1 for most nodes "
-        "and 2 for one twice as big (each unit of weight costs ring points)."
+        "and 2 for one twice as big."
     )
     if not isinstance(weight, (str, int, float)):
         # A container is described by its type, never printed (it may hold a password).
@@ -307,6 +307,8 @@ def check_weight(spot: str, weight: object, max_weight: float) -> float:
             above=True,
             maximum=max_weight,
             convert=True,
+            # Why there is a maximum: said in the message, which a system check shows first.
+            expected=f"a finite number > 0 and <= {max_weight:g} (each unit costs ring points)",
         )
     except ConfigurationError as exc:
         raise RingCacheConfigError(str(exc), check_id="accord.E012", hint=hint) from exc
