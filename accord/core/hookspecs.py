@@ -67,14 +67,17 @@ def accord_hash_function(name: str) -> HashFunction | None:
 
 @hookspec
 def accord_ring_changed(ring: Any, added: Sequence[str], removed: Sequence[str]) -> None:
-    """Observe a change of a ring's membership.
+    """Observe one node joining or leaving a ring.
 
-    Called after ``add_node``/``remove_node`` (or a bulk change) took effect,
-    so lookups already see the new ring.
+    Called by :meth:`HashRing.add_node <accord.core.ring.HashRing.add_node>`
+    and :meth:`~accord.core.ring.HashRing.remove_node`, once per call, after
+    the change took effect (lookups already see the new ring), from the
+    thread that made it. Building a ring, copying one, and RingCache (whose
+    ring is fixed by its settings; an ejected node stays in it) never call it.
 
     :param ring: the :class:`~accord.core.ring.HashRing` that changed.
-    :param added: the names of the nodes that joined (may be empty).
-    :param removed: the names of the nodes that left (may be empty).
+    :param added: ``(name,)`` after ``add_node(name)``, else ``()``.
+    :param removed: ``(name,)`` after ``remove_node(name)``, else ``()``.
     """
 
 

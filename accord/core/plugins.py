@@ -83,7 +83,7 @@ DISABLE_ENV = "ACCORD_DISABLE_PLUGINS"
 PLUGINS_ENV = "ACCORD_PLUGINS"
 #: accord's own plugins, registered first (so asked last by provider hooks).
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "accord.core.hashes",
+    "accord.core.ring.hashes",
     "accord.core.lock.backends.memory",
     "accord.core.lock.backends.file",
     "accord.core.lock.backends.redis",

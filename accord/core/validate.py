@@ -41,15 +41,20 @@ def describe_bounds(
     kind = "an integer" if integer else ("a number" if infinite else "a finite number")
     text = f"{kind} of {unit}" if unit else kind
     if minimum is not None and maximum is not None and not above:
-        text += f" from {minimum:g} to {maximum:g}"
+        text += f" from {_bound(minimum)} to {_bound(maximum)}"
     else:
         if minimum is not None:
-            text += f" {'>' if above else '>='} {minimum:g}"
+            text += f" {'>' if above else '>='} {_bound(minimum)}"
         if maximum is not None:
-            text += f" <= {maximum:g}"
+            text += f"{' and' if minimum is not None else ''} <= {_bound(maximum)}"
     if optional:
         text += ", or None"
     return text
+
+
+def _bound(value: float) -> str:
+    # 1048576, not 1.04858e+06: a bound the user must meet is written in full.
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def number_or_none(
@@ -124,7 +129,10 @@ def _as_number(value: object, *, integer: bool, convert: bool) -> float | None:
     if integer:
         return value if isinstance(value, int) else None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond any float: not a finite number
+            return None
     return None
 
 

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 import redis
 
+from accord.cli import EXIT_BUSY, EXIT_LOST, EXIT_UNAVAILABLE
 from accord.core.lock import Lock, base
 from accord.core.lock.backends.redis import holder_key
-from accord.core.lock.cli import EXIT_BUSY, EXIT_LOST, EXIT_UNAVAILABLE
 from accord.testing.faults import FaultProxy
 from accord.testing.servers import free_port
 
 ACCORD = [
     sys.executable,
     "-c",
-    "import sys; from accord.core.lock.cli import main; sys.exit(main())",
+    "import sys; from accord.cli import main; sys.exit(main())",
 ]
 
 
@@ -165,7 +165,7 @@ def test_a_command_that_is_not_executable_exits_126_without_a_traceback(
 
 def test_zookeeper_without_kazoo_names_the_extra_without_a_traceback() -> None:
     hide = "import sys; sys.modules['kazoo'] = sys.modules['kazoo.client'] = None; "
-    code = hide + "from accord.core.lock.cli import main; sys.exit(main())"
+    code = hide + "from accord.cli import main; sys.exit(main())"
     result = subprocess.run(
         [sys.executable, "-c", code, "lock", "zookeeper://127.0.0.1:2181", "cron", "--", "true"],
         capture_output=True,

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 import accord
-from accord.core import hashes, plugins
+from accord.core import plugins
 from accord.core.errors import AccordPluginWarning, PluginError
 from accord.core.plugins import get_plugin_manager, notify, parse_disabled
+from accord.core.ring import hashes
 from accord.testing.plugins import registered
 
 
@@ -298,7 +299,7 @@ def test_disable_all_keeps_every_entry_point_out(
     monkeypatch.setenv(plugins.DISABLE_ENV, "all")
     manager = get_plugin_manager()
     assert not manager.has_plugin("metrics")
-    assert manager.has_plugin("accord.core.hashes")
+    assert manager.has_plugin("accord.core.ring.hashes")
 
 
 def test_disable_by_name_keeps_only_that_plugin_out(

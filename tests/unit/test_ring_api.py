@@ -84,13 +84,24 @@ def test_get_nodes_negative_raises_value_error() -> None:
 
 
 def test_get_nodes_non_int_raises_type_error() -> None:
-    with pytest.raises(RingTypeError, match="n must be an int"):
+    with pytest.raises(RingTypeError, match=r"n=1\.0 is invalid: expected an integer from 0 to 3"):
         HashRing(NODES).get_nodes("k", 1.0)  # type: ignore[arg-type]
 
 
-def test_get_nodes_on_empty_ring_raises_value_error() -> None:
-    with pytest.raises(ConfigurationError):
+def test_get_nodes_on_empty_ring_raises_empty_ring_error() -> None:
+    with pytest.raises(EmptyRingError, match="no nodes"):
         HashRing().get_nodes("k", 1)
+
+
+def test_get_nodes_on_emptied_ring_raises_empty_ring_error() -> None:
+    ring = HashRing(["only"])
+    ring.remove_node("only")
+    with pytest.raises(EmptyRingError):
+        ring.get_nodes("k", 2)
+
+
+def test_get_nodes_zero_on_empty_ring_returns_empty_list() -> None:
+    assert HashRing().get_nodes("k", 0) == []
 
 
 def test_container_protocol() -> None:
@@ -216,14 +227,21 @@ def test_single_string_as_nodes_raises_type_error_with_fix() -> None:
 
 @pytest.mark.parametrize("weight", [0, -1, -0.5, float("nan"), float("inf")])
 def test_bad_weight_raises_value_error_naming_it(weight: float) -> None:
-    with pytest.raises(ConfigurationError, match=r"weight of node 'a' must be positive and finite"):
+    with pytest.raises(
+        ConfigurationError, match=r"weight of node 'a' = .* expected a finite number > 0"
+    ):
         HashRing({"a": weight})
 
 
 @pytest.mark.parametrize("weight", ["1", None, True])
 def test_non_numeric_weight_raises_type_error(weight: object) -> None:
-    with pytest.raises(RingTypeError, match="weight of node 'a' must be a positive int or float"):
+    with pytest.raises(RingTypeError, match=rf"weight of node 'a' = {weight!r} is invalid"):
         HashRing({"a": weight})  # type: ignore[dict-item]
+
+
+def test_an_int_weight_too_large_for_a_float_raises_value_error() -> None:
+    with pytest.raises(ConfigurationError, match="weight of node 'a'"):
+        HashRing({"a": 10**400})
 
 
 def test_add_node_bad_weight_raises() -> None:
@@ -233,8 +251,14 @@ def test_add_node_bad_weight_raises() -> None:
 
 @pytest.mark.parametrize("vnodes", [0, -5, 1 << 21])
 def test_out_of_range_vnodes_raises_value_error(vnodes: int) -> None:
-    with pytest.raises(ConfigurationError, match="vnodes must be between 1 and"):
+    with pytest.raises(ConfigurationError, match=r"expected an integer from 1 to 1048576\."):
         HashRing(vnodes=vnodes)
+
+
+@pytest.mark.parametrize("vnodes", [100.0, "100", True])
+def test_non_int_vnodes_raises_type_error(vnodes: object) -> None:
+    with pytest.raises(RingTypeError, match=rf"vnodes={vnodes!r} is invalid"):
+        HashRing(vnodes=vnodes)  # type: ignore[arg-type]
 
 
 def test_unknown_hash_name_raises_listing_choices() -> None:

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import uhashring
 
-from accord.core import ketama
-from accord.core.ring import HashRing
+from accord.core.ring import HashRing, ketama
 
 
 def _random_keys(count: int, seed: int) -> list[str]:

@@ -72,3 +72,18 @@ def test_the_caller_chooses_the_error_class_separator_and_hint() -> None:
             hint="Use 1.",
             error=RingTypeError,
         )
+
+
+def test_a_large_integer_bound_is_written_in_full() -> None:
+    with pytest.raises(ConfigurationError, match=r"expected an integer from 1 to 1048576\."):
+        number(0, "vnodes", integer=True, minimum=1, maximum=1 << 20)
+
+
+def test_an_int_too_large_for_a_float_is_refused_as_not_finite() -> None:
+    with pytest.raises(ConfigurationError, match=r"expected a finite number > 0"):
+        number(10**400, "weight", minimum=0, above=True)
+
+
+def test_an_open_lower_bound_and_an_upper_bound_read_as_one_range() -> None:
+    with pytest.raises(ConfigurationError, match=r"expected a finite number > 0 and <= 100\."):
+        number(0, "weight", minimum=0, above=True, maximum=100)

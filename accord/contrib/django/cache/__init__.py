@@ -10,7 +10,7 @@ Modules, by what they hold: ``locations`` and ``options`` read the settings
 into ``config``; ``router`` decides (a pure state machine over each node's
 ``health``) and ``plan`` is what it decides; ``calls`` turns each operation
 into commands (``scripts`` holds the Lua); ``execute``
-and ``aexecute`` send them (sync, async); ``connect`` makes redis-py
+and ``aio`` send them (sync, async); ``connect`` makes redis-py
 clients; ``codec`` makes values bytes; ``client`` and ``backend`` are what
 Django calls; ``topology`` is the read-only view; ``stampede`` the locked
 ``get_or_set``.

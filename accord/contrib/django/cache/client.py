@@ -5,7 +5,7 @@ backend timeouts (seconds, ``None`` for "forever", 0 for "expire now"), as
 Django's ``RedisCacheClient`` does. Every method builds its call once
 (:mod:`~accord.contrib.django.cache.calls`); the sync methods hand it to
 :class:`~.execute.SyncExecutor`, the ``a*`` methods to
-:class:`~.aexecute.AsyncExecutor`. Nothing else differs between them.
+:class:`~.aio.AsyncExecutor`. Nothing else differs between them.
 
 Failure behaviour: see :mod:`~accord.contrib.django.cache.calls` (what a call
 raises) and :mod:`~accord.contrib.django.cache.router` (what a failing node
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from accord.contrib.django.cache.aexecute import AsyncExecutor
+from accord.contrib.django.cache.aio import AsyncExecutor
 from accord.contrib.django.cache.calls import Calls
 from accord.contrib.django.cache.codec import Codec
 from accord.contrib.django.cache.config import CacheConfig

@@ -31,6 +31,7 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
+from accord.contrib.django.cache.options import RingOptions
 from accord.core.optional import import_optional
 
 __all__ = ["Codec"]
@@ -70,7 +71,7 @@ class Codec:
         serializer: Any = None,
         compressor: Any = None,
         *,
-        min_length: int = 1024,
+        min_length: int = RingOptions.compress_min_length,
         level: int | None = None,
     ) -> None:
         self._custom: Any = None

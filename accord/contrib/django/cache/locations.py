@@ -22,7 +22,6 @@ options: ``redis://host:port/db``, ``unix:///path?db=N``,
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from accord.contrib.django.cache.errors import RingCacheConfigError
 from accord.contrib.django.cache.options import unknown_option
+from accord.core.errors import ConfigurationError
 from accord.core.redis_url import (
     CLUSTER_SCHEMES,
     SENTINEL_QUERY_OPTIONS,
@@ -39,6 +39,7 @@ from accord.core.redis_url import (
     parse_multi_host_url,
 )
 from accord.core.urls import redact
+from accord.core.validate import number
 
 __all__ = ["LOCATION_FORMS", "SENTINEL_QUERY_OPTIONS", "NodeConfig", "parse_location"]
 
@@ -284,29 +285,30 @@ def _multi_host(url: str, scheme: str) -> NodeConfig:
 
 
 def check_weight(spot: str, weight: object, max_weight: float) -> float:
-    """*weight* as a float in ``(0, max_weight]``; E012 otherwise."""
-    value: float | None = None
-    if isinstance(weight, str):
-        try:
-            value = float(weight)
-        except ValueError:
-            value = None
-    elif isinstance(weight, (int, float)) and not isinstance(weight, bool):
-        value = float(weight)
-    if value is None or not (value > 0 and math.isfinite(value)):
-        shown = repr(weight) if isinstance(weight, (int, float)) else describe(weight)
+    """*weight* (a number, or a string from a URL's query) as a float in ``(0, max_weight]``.
+
+    Checked by :func:`accord.core.validate.number`; E012 otherwise.
+    """
+    hint = (
+        "A weight is a positive number relative to the other nodes, e.g. 1 for most nodes "
+        "and 2 for one twice as big."
+    )
+    if not isinstance(weight, (str, int, float)):
+        # A container is described by its type, never printed (it may hold a password).
         raise RingCacheConfigError(
-            f"{spot} has weight {shown}.",
-            check_id="accord.E012",
-            hint="A weight is a positive number relative to the other nodes, "
-            "e.g. 1 for most nodes and 2 for one twice as big.",
+            f"{spot} weight is {describe(weight)}, not a number.", check_id="accord.E012", hint=hint
         )
-    if value > max_weight:
-        raise RingCacheConfigError(
-            f"{spot} has weight {value:g}, above the largest accepted, {max_weight:g} "
-            "(each unit of weight costs ring points).",
-            check_id="accord.E012",
-            hint="Weights are relative: use small numbers, e.g. 1 for most nodes and 2 for "
-            "one twice as big.",
+    try:
+        return number(
+            weight,
+            f"{spot} weight",
+            sep=" = ",
+            minimum=0,
+            above=True,
+            maximum=max_weight,
+            convert=True,
+            # Why there is a maximum: said in the message, which a system check shows first.
+            expected=f"a finite number > 0 and <= {max_weight:g} (each unit costs ring points)",
         )
-    return value
+    except ConfigurationError as exc:
+        raise RingCacheConfigError(str(exc), check_id="accord.E012", hint=hint) from exc

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from accord.contrib.django.cache.errors import RingCacheConfigError
+from accord.core.errors import ConfigurationError
 from accord.core.optional import import_optional
+from accord.core.ring import DEFAULT_HASH
+from accord.core.validate import number_or_none
 
 __all__ = [
     "CONNECTION_DEFAULTS",
@@ -50,7 +53,7 @@ class RingOptions:
     fallback_timeout: float | None = 300.0
     replication_window: float = 2.0
     vnodes: int | None = None
-    hash: Any = "xxh3"
+    hash: Any = DEFAULT_HASH
     hash_tags: bool = True
     serializer: Any = None
     compressor: Any = None
@@ -142,34 +145,40 @@ def parse_options(
 
 
 def _bad(where: str, name: str, value: object, accepted: str) -> RingCacheConfigError:
+    """E014 for option *name*; *accepted* in words, the default (read from RingOptions) added."""
     shown = (
         repr(value)
         if isinstance(value, (str, int, float, bool, type(None)))
         else (f"a {type(value).__name__}")
     )
     return RingCacheConfigError(
-        f"{where}[{name!r}] is {shown}.", check_id="accord.E014", hint=f"Accepted: {accepted}."
+        f"{where}[{name!r}] is {shown}.",
+        check_id="accord.E014",
+        hint=f"Accepted: {accepted} (default {RING_OPTIONS[name]!r}).",
     )
 
 
 def check_number(where: str, name: str, value: object) -> Any:
-    """The one number validator: the ranges are in ``_NUMBERS``."""
+    """Option *name* checked by :func:`accord.core.validate.number_or_none`; E014 otherwise.
+
+    The ranges are in ``_NUMBERS``; the hint gives the option's default.
+    """
     minimum, integer, nullable, strict = _NUMBERS[name]
-    if value is None and nullable:
-        return None
-    kinds = (int,) if integer else (int, float)
-    ok = isinstance(value, kinds) and not isinstance(value, bool)
-    if ok:
-        assert isinstance(value, (int, float))
-        ok = value > minimum if strict else value >= minimum
-        ok = ok and value == value and value != float("inf")
-    if not ok:
-        what = "an int" if integer else "a number of seconds"
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        extra = " or None" if nullable else ""
-        accepted = f"{what} {bound}{extra} (default {RING_OPTIONS[name]!r})"
-        raise _bad(where, name, value, accepted)
-    return value if integer or value is None else float(value)  # type: ignore[arg-type]
+    bounds: dict[str, Any] = {
+        "minimum": minimum,
+        "above": strict,
+        "integer": integer,
+        "optional": nullable,
+        "unit": "" if integer else "seconds",
+    }
+    try:
+        return number_or_none(value, f"{where}[{name!r}]", sep=" = ", **bounds)
+    except ConfigurationError as exc:
+        raise RingCacheConfigError(
+            str(exc),
+            check_id="accord.E014",
+            hint=f"Leave it out for the default, {RING_OPTIONS[name]!r}.",
+        ) from exc
 
 
 def _check(where: str, given: dict[str, Any]) -> RingOptions:
@@ -177,19 +186,17 @@ def _check(where: str, given: dict[str, Any]) -> RingOptions:
     for name in _NUMBERS:
         values[name] = check_number(where, name, values[name])
     if values["failover"] not in FAILOVER_POLICIES:
-        accepted = ", ".join(map(repr, FAILOVER_POLICIES)) + " (default 'raise')"
+        accepted = ", ".join(map(repr, FAILOVER_POLICIES))
         raise _bad(where, "failover", values["failover"], accepted)
     if not isinstance(values["hash_tags"], bool):
-        raise _bad(where, "hash_tags", values["hash_tags"], "True (default) or False")
+        raise _bad(where, "hash_tags", values["hash_tags"], "True or False")
     if not (isinstance(values["hash"], str) or callable(values["hash"])):
-        accepted = "a hash name such as 'xxh3' (default), 'md5' or 'ketama', or a callable"
+        accepted = "a hash name such as 'xxh3', 'md5' or 'ketama', or a callable"
         raise _bad(where, "hash", values["hash"], accepted)
     serializer = values["serializer"]
     if isinstance(serializer, str) and "." not in serializer and serializer not in SERIALIZERS:
-        accepted = (
-            f"{', '.join(map(repr, SERIALIZERS))} (default: Django's pickle format), "
-            "a dotted path or a class"
-        )
+        names = ", ".join(map(repr, SERIALIZERS))
+        accepted = f"None (Django's pickle format), {names}, a dotted path or a class"
         raise _bad(where, "serializer", serializer, accepted)
     compressor = values["compressor"]
     if (
@@ -197,10 +204,10 @@ def _check(where: str, given: dict[str, Any]) -> RingOptions:
         and compressor not in COMPRESSORS
         and not ((isinstance(compressor, str) and "." in compressor) or callable(compressor))
     ):
-        accepted = f"None (default), {', '.join(map(repr, COMPRESSORS))}, a dotted path or a class"
+        accepted = f"None, {', '.join(map(repr, COMPRESSORS))}, a dotted path or a class"
         raise _bad(where, "compressor", compressor, accepted)
     lock = values["stampede_lock"]
     if lock is not None and not (isinstance(lock, str) and ("://" in lock or lock == "node")):
-        accepted = "None (default: off), 'node' (a lock on the key's own Redis) or a lock URL"
+        accepted = "None (off), 'node' (a lock on the key's own Redis) or a lock URL"
         raise _bad(where, "stampede_lock", lock, accepted)
     return RingOptions(**values)

@@ -31,13 +31,14 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
-from accord.core import continuum, ketama, ring_checks
-from accord.core.continuum import Continuum, Weight
 from accord.core.errors import ConfigurationError, EmptyRingError, RingTypeError
 from accord.core.hookspecs import HashFunction
-from accord.core.ketama import fast_md5, first_word
 from accord.core.plugins import notify
-from accord.core.ring_checks import DEFAULT_VNODES, KeyFunction
+from accord.core.ring import arguments, continuum, ketama
+from accord.core.ring.arguments import DEFAULT_VNODES, KeyFunction
+from accord.core.ring.continuum import Continuum, Weight
+from accord.core.ring.ketama import fast_md5, first_word
+from accord.core.ring.resolve import key_hasher, resolve_hash
 
 __all__ = ["DEFAULT_HASH", "DEFAULT_VNODES", "HashRing", "KeyFunction", "Weight"]
 
@@ -59,7 +60,7 @@ class HashRing:
     :param hash: a hash name (``"xxh3"``, ``"md5"``, or one a plugin
         provides through ``accord_hash_function``), ``"ketama"`` /
         ``"ketama-libmemcached"`` / ``"ketama-twemproxy"`` for placement
-        compatible with those C clients (see :mod:`accord.core.ketama`), or a
+        compatible with those C clients (see :mod:`accord.core.ring.ketama`), or a
         callable ``bytes -> int`` returning values in ``[0, 2**64)``.
     :param key_func: applied to a key's bytes before hashing, to route by a
         part of the key (e.g. a hash tag). It must return ``bytes``.
@@ -88,7 +89,7 @@ class HashRing:
         hash: str | HashFunction = DEFAULT_HASH,
         key_func: KeyFunction | None = None,
     ) -> None:
-        self._hash_name, self._point_hash, self._dialect = ring_checks.resolve_hash(hash)
+        self._hash_name, self._point_hash, self._dialect = resolve_hash(hash)
         if self._dialect is not None:
             if vnodes is not None:
                 raise ConfigurationError(
@@ -97,22 +98,20 @@ class HashRing:
                     "choose the number of points."
                 )
             vnodes = 160
-        self._vnodes = ring_checks.check_vnodes(DEFAULT_VNODES if vnodes is None else vnodes)
+        self._vnodes = arguments.check_vnodes(DEFAULT_VNODES if vnodes is None else vnodes)
         if key_func is not None and not callable(key_func):
             raise RingTypeError(
                 f"key_func must be a callable taking bytes and returning bytes, or None; "
                 f"got {type(key_func).__name__} {key_func!r}"
             )
         self._key_func = key_func
-        self._hash: HashFunction | None = ring_checks.key_hasher(
-            self._point_hash, key_func, self._hash_name
-        )
+        self._hash: HashFunction | None = key_hasher(self._point_hash, key_func, self._hash_name)
         if self._hash is ketama.key_hash:
             self._hash = None  # get_node inlines it
         self._space_bits = _KETAMA_BITS if self._dialect else _HASH_BITS
         self._lock = threading.Lock()
         self._state = continuum.EMPTY
-        weights = ring_checks.parse_nodes(nodes)
+        weights = arguments.parse_nodes(nodes)
         if weights:
             self._state = self._rebuild(weights)
 
@@ -131,7 +130,7 @@ class HashRing:
         elif type(key) is bytes:
             data = key
         else:
-            data = ring_checks.key_bytes(key)
+            data = arguments.key_bytes(key)
         hash_ = self._hash
         if hash_ is None:
             # Plain ketama: MD5 inlined, as a Python call costs a third of MD5 itself.
@@ -157,25 +156,22 @@ class HashRing:
         continuum clockwise, as replicas or failover targets. Nodes that own
         no point (possible in ketama mode for a tiny weight) come last, by name.
 
+        :raises EmptyRingError: the ring has no nodes and *n* > 0.
         :raises ConfigurationError: *n* is negative or larger than the number
             of nodes.
         :raises RingTypeError: *n* is not an int, or *key* is not ``str``/``bytes``.
-        :raises EmptyRingError: the ring has no nodes and *n* > 0.
         """
         state = self._state
         if isinstance(n, bool) or not isinstance(n, int):
-            raise RingTypeError(f"n must be an int, got {type(n).__name__} {n!r}")
-        if not 0 <= n <= len(state.weights):
-            raise ConfigurationError(
-                f"cannot return n={n} distinct nodes: the ring has {len(state.weights)} "
-                f"({', '.join(map(repr, state.weights)) or 'none'}); use 0 <= n <= "
-                f"{len(state.weights)}"
+            arguments.check_count(n, state.weights)  # raises RingTypeError
+        data = arguments.key_bytes(key)
+        if n > 0 and not state.points:
+            raise EmptyRingError(
+                f"cannot look up {key!r}: the ring has no nodes. Add one with add_node(name)."
             )
-        data = ring_checks.key_bytes(key)
+        n = arguments.check_count(n, state.weights)
         if n == 0:
             return []
-        if not state.points:
-            raise EmptyRingError(f"cannot look up {key!r}: the ring has no nodes.")
         _, owners, points, starts, shift, _, _ = state
         hashed = (self._hash or ketama.key_hash)(data)
         start = bisect_left(points, hashed, starts[hashed >> shift], starts[(hashed >> shift) + 1])
@@ -250,8 +246,8 @@ class HashRing:
             or *weight* is not positive and finite.
         :raises RingTypeError: *name* is not a ``str`` or *weight* not a number.
         """
-        ring_checks.check_name(name)
-        ring_checks.check_weight(name, weight)
+        arguments.check_name(name)
+        arguments.check_weight(name, weight)
         with self._lock:
             state = self._state
             if name in state.weights:
@@ -342,7 +338,7 @@ class HashRing:
         known = old.node_points if old is not None else {}
         node_points: dict[str, array[int]] = {}
         if self._dialect is None:
-            ring_checks.check_points(weights, self._vnodes)
+            arguments.check_points(weights, self._vnodes)
             for name, weight in weights.items():
                 node_points[name] = known.get(name) or self._points_of(name, weight)
         else:
