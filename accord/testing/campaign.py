@@ -327,7 +327,7 @@ def _client(spec: dict[str, Any]) -> None:
         history.record("write" if accepted else "fenced", client, token=token)
 
     while not stop.exists():
-        lock = Lock("campaign", spec["url"], ttl=spec["ttl"], **spec["options"])
+        lock = Lock("campaign", spec["url"], ttl=spec["ttl"], options=spec["options"])
         history.record("acquiring", client)
         try:
             acquired = lock.acquire(timeout=2.0)

@@ -78,7 +78,7 @@ def _proxied(
     prepare: Callable[[str], object] = lambda operation: None,
 ) -> LockTarget:
     def make(victim: bool, on_lost: Callable[..., object]) -> Lock:
-        return Lock(NAME, victim_url if victim else url, ttl=ttl, on_lost=on_lost, **options)
+        return Lock(NAME, victim_url if victim else url, ttl=ttl, on_lost=on_lost, options=options)
 
     def aim(operation: str, fault: str, seconds: float) -> None:
         prepare(operation)
@@ -213,6 +213,6 @@ def plain_target(url: str, options: dict[str, Any], ttl: float, lease: float) ->
     """A target without fault injection, for clients in other processes."""
 
     def make(victim: bool, on_lost: Callable[..., object]) -> Lock:
-        return Lock(NAME, url, ttl=ttl, on_lost=on_lost, **options)
+        return Lock(NAME, url, ttl=ttl, on_lost=on_lost, options=options)
 
     return LockTarget("process", ttl, lease, make, lambda *a: None, lambda: 1, lambda: None)

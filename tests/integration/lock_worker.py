@@ -19,7 +19,7 @@ from accord.core.lock import Lock
 
 
 def count(url: str, name: str, options: dict[str, object], counter: Path, rounds: int) -> None:
-    lock = Lock(name, url, ttl=10, **options)  # type: ignore[arg-type]
+    lock = Lock(name, url, ttl=10, options=options)
     for _ in range(rounds):
         with lock:
             value = int(counter.read_text() or "0")
@@ -29,7 +29,7 @@ def count(url: str, name: str, options: dict[str, object], counter: Path, rounds
 
 
 def hold(url: str, name: str, options: dict[str, object], ttl: float) -> None:
-    lock = Lock(name, url, ttl=ttl, **options)  # type: ignore[arg-type]
+    lock = Lock(name, url, ttl=ttl, options=options)
     lock.acquire()
     print("held", lock.token, flush=True)
     time.sleep(3600)

@@ -16,17 +16,17 @@ from accord.core.lock import AsyncLock, Lock
 
 
 def test_a_cancelled_acquire_leaves_the_lock_free_for_the_next(lock_case: Case) -> None:
-    holder = Lock("job", lock_case.url, **lock_case.options)
+    holder = Lock("job", lock_case.url, options=lock_case.options)
     holder.acquire()
 
     async def scenario() -> bool:
-        quitter = AsyncLock("job", lock_case.url, **lock_case.options)
+        quitter = AsyncLock("job", lock_case.url, options=lock_case.options)
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(quitter.acquire(), 0.5)
         assert not quitter.held
         await asyncio.to_thread(holder.release)
         await asyncio.sleep(0.5)  # an abandoned attempt would take the lock now
-        patient = AsyncLock("job", lock_case.url, **lock_case.options)
+        patient = AsyncLock("job", lock_case.url, options=lock_case.options)
         got = await patient.acquire(timeout=2)
         if got:
             await patient.release()
@@ -36,11 +36,13 @@ def test_a_cancelled_acquire_leaves_the_lock_free_for_the_next(lock_case: Case) 
 
 
 def test_a_cancelled_acquire_returns_at_once(lock_case: Case) -> None:
-    holder = Lock("job", lock_case.url, **lock_case.options)
+    holder = Lock("job", lock_case.url, options=lock_case.options)
     holder.acquire()
 
     async def scenario() -> float:
-        task = asyncio.ensure_future(AsyncLock("job", lock_case.url, **lock_case.options).acquire())
+        task = asyncio.ensure_future(
+            AsyncLock("job", lock_case.url, options=lock_case.options).acquire()
+        )
         await asyncio.sleep(0.3)
         started = time.monotonic()
         task.cancel()

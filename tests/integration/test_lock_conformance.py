@@ -27,7 +27,7 @@ SLACK = 0.15  # scheduling noise on a shared 2-core machine
 
 
 def make(case: Case, name: str = "job", **kwargs: Any) -> Lock:
-    return Lock(name, case.url, **case.options, **kwargs)
+    return Lock(name, case.url, options=case.options, **kwargs)
 
 
 def test_acquire_then_release_frees_the_lock(lock_case: Case) -> None:
@@ -212,9 +212,9 @@ def test_observer_hooks_see_acquired_released_and_lost(lock_case: Case) -> None:
 
 def test_async_lock_excludes_and_times_out(lock_case: Case) -> None:
     async def scenario() -> float:
-        async with AsyncLock("job", lock_case.url, **lock_case.options) as lock:
+        async with AsyncLock("job", lock_case.url, options=lock_case.options) as lock:
             assert lock.held
-            other = AsyncLock("job", lock_case.url, **lock_case.options)
+            other = AsyncLock("job", lock_case.url, options=lock_case.options)
             started = time.monotonic()
             assert not await other.acquire(timeout=0.2)
             return time.monotonic() - started
@@ -246,13 +246,13 @@ def test_a_waiter_that_gives_up_does_not_block_those_behind_it(lock_case: Case) 
 
 def other_connection(case: Case) -> OwnerAwareBackend:
     """A second backend object on the same server: another connection (or ZooKeeper session)."""
-    other = get_backend(case.url, **{**case.options, "connect_timeout": 4.5})
+    other = get_backend(case.url, {**case.options, "connect_timeout": 4.5})
     assert isinstance(other, OwnerAwareBackend)
     return other
 
 
 def owner_backend(case: Case) -> OwnerAwareBackend:
-    backend = get_backend(case.url, **case.options)
+    backend = get_backend(case.url, case.options)
     assert isinstance(backend, OwnerAwareBackend)
     return backend
 

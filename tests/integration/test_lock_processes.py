@@ -55,7 +55,7 @@ def test_tokens_keep_rising_across_client_restarts(shared_case: Case) -> None:
         proc.wait()
         tokens.append(int(line[1]))
         # The next client waits out the killed one's lease (or session).
-        with Lock("job", lock_case.url, **lock_case.options) as lock:
+        with Lock("job", lock_case.url, options=lock_case.options) as lock:
             tokens.append(lock.token)
     assert tokens == sorted(set(tokens))
 
@@ -70,7 +70,7 @@ def test_a_holder_killed_with_sigkill_frees_the_lock_within_its_lease(shared_cas
     proc.kill()
     proc.wait()
     killed = time.monotonic()
-    assert Lock("job", lock_case.url, **lock_case.options).acquire(timeout=lease + 1)
+    assert Lock("job", lock_case.url, options=lock_case.options).acquire(timeout=lease + 1)
     assert time.monotonic() - killed <= lease + 1
 
 
@@ -88,5 +88,5 @@ def test_a_waiter_killed_in_the_queue_does_not_block_it(shared_case: Case) -> No
     killed = time.monotonic()
     # The holder's lease (its ttl, or the session) ends; the dead waiter must not hold it up.
     lease: float = lock_case.options.get("session_timeout", 1.5)
-    assert Lock("job", lock_case.url, **lock_case.options).acquire(timeout=lease + 3)
+    assert Lock("job", lock_case.url, options=lock_case.options).acquire(timeout=lease + 3)
     assert time.monotonic() - killed <= lease + 3

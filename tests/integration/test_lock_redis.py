@@ -30,7 +30,7 @@ def url(redis_server: Any) -> Iterator[str]:
 
 
 def test_a_waiter_that_died_in_the_queue_is_skipped_after_waiter_lease(url: str) -> None:
-    holder = Lock("job", url, waiter_lease=0.4)
+    holder = Lock("job", url, options={"waiter_lease": 0.4})
     holder.acquire()
     backend = holder.backend
     assert isinstance(backend, RedisBackend)
@@ -73,7 +73,13 @@ def test_a_cancelled_async_waiter_leaves_the_queue(url: str) -> None:
 
 def test_a_server_that_dies_while_held_makes_the_lock_lost(redis_server: Any, url: str) -> None:
     reasons: list[str] = []
-    lock = Lock("job", url, ttl=0.6, socket_timeout=0.2, on_lost=lambda _l, r: reasons.append(r))
+    lock = Lock(
+        "job",
+        url,
+        ttl=0.6,
+        on_lost=lambda _l, r: reasons.append(r),
+        options={"socket_timeout": 0.2},
+    )
     lock.acquire()
     redis_server.kill()
     time.sleep(0.6 + 0.5)
@@ -169,7 +175,7 @@ def test_a_waiter_lease_over_twice_the_socket_timeout_still_waits_past_it(url: s
     holder.acquire()
     timer = threading.Timer(2.0, holder.release)
     timer.start()
-    waiter = Lock("job", url, waiter_lease=4, socket_timeout=0.5)
+    waiter = Lock("job", url, options={"waiter_lease": 4, "socket_timeout": 0.5})
     started = time.monotonic()
     try:
         assert waiter.acquire(timeout=6)

@@ -49,7 +49,7 @@ def test_a_sentinel_url_serves_locks_on_the_master(sentinel_group: SentinelGroup
 def test_with_min_replicas_an_acquire_is_on_the_replica_when_granted(
     sentinel_group: SentinelGroup,
 ) -> None:
-    lock = Lock("job", sentinel_group.url(0), min_replicas=1)
+    lock = Lock("job", sentinel_group.url(0), options={"min_replicas": 1})
     lock.acquire()
     owner = _replica(sentinel_group).execute("GET", holder_key("job"))
     assert not owner.startswith(b"$-1"), owner  # not nil: the replica has the holder
@@ -59,7 +59,7 @@ def test_with_min_replicas_an_acquire_is_on_the_replica_when_granted(
 def test_with_min_replicas_no_acknowledgement_means_no_lock(
     sentinel_group: SentinelGroup,
 ) -> None:
-    lock = Lock("job", sentinel_group.url(0), min_replicas=1, replica_timeout=0.3)
+    lock = Lock("job", sentinel_group.url(0), options={"min_replicas": 1, "replica_timeout": 0.3})
     replica = _replica(sentinel_group)
     replica.pause()
     try:
@@ -94,9 +94,8 @@ def test_with_min_replicas_a_renewal_no_replica_acknowledges_loses_the_lock(
         "job",
         sentinel_group.url(0),
         ttl=0.9,
-        min_replicas=1,
-        replica_timeout=0.2,
         on_lost=lambda _l, r: reasons.append(r),
+        options={"min_replicas": 1, "replica_timeout": 0.2},
     )
     lock.acquire()
     replica = _replica(sentinel_group)
@@ -118,10 +117,15 @@ def test_with_min_replicas_a_lock_held_across_a_promotion_stays_held(
     sentinel_group: SentinelGroup,
 ) -> None:
     url = sentinel_group.url(0)
-    holder = Lock("job", url, ttl=30, min_replicas=1, socket_timeout=1.0, replica_timeout=0.5)
+    holder = Lock(
+        "job",
+        url,
+        ttl=30,
+        options={"min_replicas": 1, "socket_timeout": 1.0, "replica_timeout": 0.5},
+    )
     holder.acquire()
     _promote(sentinel_group)  # the old master is dead; the replica, now master, has the lock
-    other = Lock("job", url, socket_timeout=1.0)
+    other = Lock("job", url, options={"socket_timeout": 1.0})
     assert not other.acquire(timeout=0.5)
     # With no replica left, renewals are not acknowledged (retried while the lease runs);
     # once the old master is back as a replica, they are again.
@@ -148,7 +152,7 @@ def test_tokens_keep_increasing_across_a_promotion(sentinel_group: SentinelGroup
             before.append(lock.token)
     _promote(sentinel_group)
     base.clear_backend_cache()
-    after = Lock("job", url, socket_timeout=1.0)
+    after = Lock("job", url, options={"socket_timeout": 1.0})
     assert after.acquire(timeout=5)
     assert after.token > max(before)
     after.release()

@@ -62,7 +62,11 @@ def test_a_renewal_stuck_on_a_paused_server_does_not_delay_another_servers(
     stuck_url, healthy_url = f"{stuck.url}/0", f"{healthy.url}/0"
     reasons: list[str] = []
     doomed = Lock(
-        "a", stuck_url, ttl=1.5, socket_timeout=3, on_lost=lambda _l, r: reasons.append(r)
+        "a",
+        stuck_url,
+        ttl=1.5,
+        on_lost=lambda _l, r: reasons.append(r),
+        options={"socket_timeout": 3},
     )
     doomed.acquire()
     kept = Lock("b", healthy_url, ttl=1.0)

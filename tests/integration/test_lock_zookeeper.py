@@ -26,7 +26,13 @@ def url(zookeeper_server: Any) -> Iterator[str]:
 
 def test_a_server_that_dies_while_held_makes_the_lock_lost(zookeeper_server: Any, url: str) -> None:
     reasons: list[str] = []
-    lock = Lock("job", url, ttl=0.9, session_timeout=2.0, on_lost=lambda _l, r: reasons.append(r))
+    lock = Lock(
+        "job",
+        url,
+        ttl=0.9,
+        on_lost=lambda _l, r: reasons.append(r),
+        options={"session_timeout": 2.0},
+    )
     lock.acquire()
     zookeeper_server.kill()
     deadline = time.monotonic() + 0.9 + 1.0
@@ -47,7 +53,13 @@ def test_an_expired_session_counts_as_lost(zookeeper_server: Any, url: str) -> N
     from kazoo.client import KazooClient
 
     reasons: list[str] = []
-    lock = Lock("job", url, ttl=0.9, session_timeout=2.0, on_lost=lambda _l, r: reasons.append(r))
+    lock = Lock(
+        "job",
+        url,
+        ttl=0.9,
+        on_lost=lambda _l, r: reasons.append(r),
+        options={"session_timeout": 2.0},
+    )
     lock.acquire()
     backend: Any = lock.backend
     # The classic way to expire a session: attach a second client to it and close it.
@@ -61,7 +73,7 @@ def test_an_expired_session_counts_as_lost(zookeeper_server: Any, url: str) -> N
         time.sleep(0.02)
     assert lock.lost, "the expired session was not noticed within one renewal interval"
     assert reasons
-    assert Lock("job", url, session_timeout=2.0).acquire(timeout=2)
+    assert Lock("job", url, options={"session_timeout": 2.0}).acquire(timeout=2)
 
 
 # -- issue 11: faults between the client and ZooKeeper -----------------------------------
@@ -92,7 +104,7 @@ def test_a_connection_lost_after_the_create_leaves_no_orphan_node(
     proxy: FaultProxy, client: Any, url: str
 ) -> None:
     client.ensure_path("/accord/locks/job")  # so the first create is the lock node's
-    victim = Lock("job", through(proxy), session_timeout=4.0)
+    victim = Lock("job", through(proxy), options={"session_timeout": 4.0})
     proxy.cut_after(zookeeper_request(("create", "create2"), "/accord/locks/job/"))
     try:
         got = victim.acquire(timeout=5)
@@ -101,7 +113,7 @@ def test_a_connection_lost_after_the_create_leaves_no_orphan_node(
     assert proxy.fired == 1
     if got:
         victim.release()
-    assert Lock("job", url, session_timeout=2.0).acquire(timeout=3)
+    assert Lock("job", url, options={"session_timeout": 2.0}).acquire(timeout=3)
 
 
 def test_a_suspended_connection_makes_the_lock_lost_before_the_session_ends(
@@ -109,7 +121,11 @@ def test_a_suspended_connection_makes_the_lock_lost_before_the_session_ends(
 ) -> None:
     reasons: list[str] = []
     lock = Lock(
-        "job", through(proxy), ttl=30, session_timeout=4.0, on_lost=lambda _l, r: reasons.append(r)
+        "job",
+        through(proxy),
+        ttl=30,
+        on_lost=lambda _l, r: reasons.append(r),
+        options={"session_timeout": 4.0},
     )
     lock.acquire()
     proxy.pause()
@@ -132,27 +148,27 @@ def test_a_suspended_connection_makes_the_lock_lost_before_the_session_ends(
 def test_a_release_whose_delete_never_arrived_still_frees_the_lock(
     proxy: FaultProxy, url: str
 ) -> None:
-    victim = Lock("job", through(proxy), session_timeout=4.0)
+    victim = Lock("job", through(proxy), options={"session_timeout": 4.0})
     victim.acquire()
     proxy.cut_before(zookeeper_request("delete", "/accord/locks/job/"))
     with contextlib.suppress(LockBackendError):
         victim.release()
     assert proxy.fired == 1
-    assert Lock("job", url, session_timeout=2.0).acquire(timeout=3)
+    assert Lock("job", url, options={"session_timeout": 2.0}).acquire(timeout=3)
 
 
 def test_a_release_whose_reply_was_lost_reports_success(proxy: FaultProxy, url: str) -> None:
-    victim = Lock("job", through(proxy), session_timeout=4.0)
+    victim = Lock("job", through(proxy), options={"session_timeout": 4.0})
     victim.acquire()
     proxy.cut_after(zookeeper_request("delete", "/accord/locks/job/"))
     victim.release()  # neither LockBackendError nor NotOwned: the node is gone
     assert proxy.fired == 1
-    assert Lock("job", url, session_timeout=2.0).acquire(timeout=3)
+    assert Lock("job", url, options={"session_timeout": 2.0}).acquire(timeout=3)
 
 
 def test_the_parents_of_released_locks_are_removed(url: str, client: Any) -> None:
     for i in range(10):
-        with Lock(f"job-{i}", url, session_timeout=2.0):
+        with Lock(f"job-{i}", url, options={"session_timeout": 2.0}):
             pass
     deadline = time.monotonic() + 5
     while client.get_children("/accord/locks") and time.monotonic() < deadline:
@@ -170,7 +186,9 @@ def test_removing_parents_never_fails_a_lock_taken_meanwhile(
 
     def take_turns(connect_timeout: float) -> None:
         # a distinct option makes a distinct backend: its own ZooKeeper session
-        lock = Lock("job", url, session_timeout=2.0, connect_timeout=connect_timeout)
+        lock = Lock(
+            "job", url, options={"session_timeout": 2.0, "connect_timeout": connect_timeout}
+        )
         try:
             for _ in range(40):
                 with lock:
@@ -188,11 +206,14 @@ def test_removing_parents_never_fails_a_lock_taken_meanwhile(
 
 @pytest.mark.parametrize("name", [".", "..", "zookeeper", "a/b", "%2E"])
 def test_names_that_are_special_to_zookeeper_are_ordinary_lock_names(url: str, name: str) -> None:
-    with Lock(name, url, session_timeout=2.0):
-        assert not Lock(name, url, session_timeout=2.0).acquire(blocking=False)
+    with Lock(name, url, options={"session_timeout": 2.0}):
+        assert not Lock(name, url, options={"session_timeout": 2.0}).acquire(blocking=False)
     others = {".", "..", "%2E"} - {name}
     for other in others:
-        with Lock(name, url, session_timeout=2.0), Lock(other, url, session_timeout=2.0) as lock:
+        with (
+            Lock(name, url, options={"session_timeout": 2.0}),
+            Lock(other, url, options={"session_timeout": 2.0}) as lock,
+        ):
             assert lock.held
 
 

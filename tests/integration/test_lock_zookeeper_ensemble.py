@@ -65,14 +65,16 @@ def test_by_default_a_leader_kill_loses_the_lock_as_suspended_and_frees_it(
 ) -> None:
     url = zookeeper_ensemble.url("/app")
     reasons: list[str] = []
-    holder = Lock("job", url, session_timeout=4.0, on_lost=lambda _l, r: reasons.append(r))
+    holder = Lock(
+        "job", url, on_lost=lambda _l, r: reasons.append(r), options={"session_timeout": 4.0}
+    )
     holder.acquire()
     old = zookeeper_ensemble.kill_leader()
     assert _until(lambda: holder.lost, 10.0)
     with pytest.raises(LockLost, match="SUSPENDED"):
         holder.ensure_held()
     zookeeper_ensemble.wait_for_leader(other_than=old)
-    other = Lock("job", url, session_timeout=4.0)
+    other = Lock("job", url, options={"session_timeout": 4.0})
     assert other.acquire(timeout=10.0)  # the lost holder's node was deleted once reconnected
     assert other.token > holder.token
     other.release()
@@ -83,7 +85,7 @@ def test_with_suspended_wait_a_holder_whose_session_survives_a_leader_kill_keeps
 ) -> None:
     url = zookeeper_ensemble.url("/app")
     doubts: list[str] = []
-    holder = Lock("job", url, ttl=10.0, session_timeout=6.0, suspended="wait")
+    holder = Lock("job", url, ttl=10.0, options={"session_timeout": 6.0, "suspended": "wait"})
     holder.acquire()
     token = holder.token
     old = zookeeper_ensemble.kill_leader()
@@ -99,7 +101,7 @@ def test_with_suspended_wait_a_holder_whose_session_survives_a_leader_kill_keeps
     assert holder.token == token
     assert doubts
     assert "in doubt" in doubts[0]
-    assert not Lock("job", url, session_timeout=6.0).acquire(timeout=0.5)
+    assert not Lock("job", url, options={"session_timeout": 6.0}).acquire(timeout=0.5)
     holder.ensure_held()
     holder.release()
 
@@ -112,7 +114,10 @@ def test_with_suspended_wait_an_expired_session_is_reported_lost(
     reasons: list[str] = []
     url = zookeeper_ensemble.url("/app")
     holder = Lock(
-        "job", url, session_timeout=2.0, suspended="wait", on_lost=lambda _l, r: reasons.append(r)
+        "job",
+        url,
+        on_lost=lambda _l, r: reasons.append(r),
+        options={"session_timeout": 2.0, "suspended": "wait"},
     )
     holder.acquire()
     backend: Any = holder.backend
@@ -131,7 +136,7 @@ def test_tokens_keep_increasing_across_elections(zookeeper_ensemble: ZooKeeperEn
     tokens = []
     for _ in range(2):
         for _ in range(3):
-            lock = Lock("job", url, session_timeout=4.0)
+            lock = Lock("job", url, options={"session_timeout": 4.0})
             assert lock.acquire(timeout=15.0)
             tokens.append(lock.token)
             lock.release()
@@ -140,7 +145,7 @@ def test_tokens_keep_increasing_across_elections(zookeeper_ensemble: ZooKeeperEn
         old.start()
         zookeeper_ensemble.wait_ready()
         base.clear_backend_cache()  # a new session, maybe on the new leader
-    lock = Lock("job", url, session_timeout=4.0)
+    lock = Lock("job", url, options={"session_timeout": 4.0})
     assert lock.acquire(timeout=15.0)
     tokens.append(lock.token)
     lock.release()
@@ -152,10 +157,12 @@ def test_a_client_on_a_paused_member_sees_suspended_and_is_not_the_holder(
 ) -> None:
     follower = zookeeper_ensemble.followers()[0]
     minority = Lock(
-        "job", f"zookeeper://{follower.hosts}/app", session_timeout=2.0, suspended="wait"
+        "job",
+        f"zookeeper://{follower.hosts}/app",
+        options={"session_timeout": 2.0, "suspended": "wait"},
     )
     minority.acquire()
-    majority = Lock("job", zookeeper_ensemble.url("/app"), session_timeout=2.0)
+    majority = Lock("job", zookeeper_ensemble.url("/app"), options={"session_timeout": 2.0})
     follower.pause()
     try:
         assert _until(lambda: not minority.held, 3.0)
@@ -218,4 +225,4 @@ def test_a_user_without_a_password_or_a_bad_suspended_value_is_refused(
     with pytest.raises(ConfigurationError, match="without a password"):
         Lock("job", f"zookeeper://alice@{zookeeper_ensemble.hosts}/app")
     with pytest.raises(ConfigurationError, match=r"suspended='keep'.*'lose'.*'wait'"):
-        Lock("job", zookeeper_ensemble.url("/app"), suspended="keep")
+        Lock("job", zookeeper_ensemble.url("/app"), options={"suspended": "keep"})

@@ -43,7 +43,7 @@ def backend_for(url: str, options: dict[str, Any]) -> SingletonBackend:
         on a lease by owner from another process (``file://``, or a plugin's
         backend without ``holder(name)``).
     """
-    backend = get_backend(url, **options)
+    backend = get_backend(url, options)
     if not isinstance(backend, OwnerAwareBackend):
         raise ConfigurationError(
             f"the lock backend for {backend.url!r} ({type(backend).__name__}) cannot serve "

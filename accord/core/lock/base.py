@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from accord.core.errors import ConfigurationError, UnknownProviderError
 from accord.core.urls import redact
+from accord.core.validate import number
 
 __all__ = [
     "BUILTIN_SCHEMES",
@@ -176,8 +178,51 @@ _cache: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 _cache_lock = threading.Lock()
 
 
-def get_backend(url: str, **options: Any) -> LockBackend:
+def backend_options(
+    options: Mapping[str, Any] | None, keywords: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """One mapping of backend options from ``options=`` and the deprecated keywords.
+
+    Backend options are one mapping everywhere: ``Lock(options=...)``,
+    ``get_backend(url, options)``, ``singleton_task(lock_options=...)``.
+    Options passed as keywords still work and warn (``DeprecationWarning``).
+
+    :raises ConfigurationError: *options* is not a mapping with string keys,
+        or an option is given both ways.
+    """
+    if options is None:
+        merged: dict[str, Any] = {}
+    elif isinstance(options, Mapping) and all(isinstance(k, str) for k in options):
+        merged = dict(options)
+    else:
+        raise ConfigurationError(
+            f"{where}: options of type {type(options).__name__} is invalid: "
+            "expected a dict of backend "
+            "options with string keys, e.g. {'session_timeout': 10}."
+        )
+    if keywords:
+        names = ", ".join(sorted(keywords))
+        warnings.warn(
+            f"{where}: backend options as keywords ({names}) are deprecated: pass them as "
+            f"one mapping, options={{{', '.join(repr(k) + ': ...' for k in sorted(keywords))}}}.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        both = sorted(set(keywords) & set(merged))
+        if both:
+            raise ConfigurationError(
+                f"{where}: backend options {both} are given both in options= and as keywords; "
+                "give each once, in options=."
+            )
+        merged.update(keywords)
+    return merged
+
+
+def get_backend(url: str, options: Mapping[str, Any] | None = None, **keywords: Any) -> LockBackend:
     """Return the process's backend for *url* and *options*, made on first use.
+
+    *options* is the mapping of backend options (see each backend); passing
+    them as keywords is deprecated and warns.
 
     Asks the ``accord_lock_backend`` provider hook (plugins first, built-ins
     last). Backends are cached per URL and options, and per process: a child
@@ -189,6 +234,7 @@ def get_backend(url: str, **options: Any) -> LockBackend:
     """
     from accord.core.plugins import get_plugin_manager
 
+    options = backend_options(options, keywords, "get_backend")
     scheme = _scheme_of(url)
     key = (url, tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _cache_lock:
@@ -233,16 +279,20 @@ def clear_backend_cache() -> None:
 def option(
     options: Mapping[str, Any], name: str, kind: type, default: Any, *, positive: bool = False
 ) -> Any:
-    """Read backend option *name*, converting strings; ConfigurationError if invalid."""
+    """Read backend option *name* (a URL's string is converted); ConfigurationError if bad."""
     value = options.get(name, default)
+    if kind in (int, float):
+        return number(
+            value,
+            f"lock backend option {name}",
+            integer=kind is int,
+            convert=True,
+            minimum=0 if positive else None,
+            above=positive,
+        )
     try:
-        value = kind(value)
+        return kind(value)
     except (TypeError, ValueError):
         raise ConfigurationError(
             f"lock backend option {name}={value!r} is invalid: expected {kind.__name__}."
         ) from None
-    if positive and not value > 0:
-        raise ConfigurationError(
-            f"lock backend option {name}={value!r} is invalid: expected a number > 0."
-        )
-    return value

@@ -14,7 +14,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from accord.core.errors import (
@@ -25,8 +25,9 @@ from accord.core.errors import (
     NotOwned,
 )
 from accord.core.lock import renewer
-from accord.core.lock.base import LockBackend, get_backend
+from accord.core.lock.base import LockBackend, backend_options, get_backend
 from accord.core.plugins import emit, get_plugin_manager, notify
+from accord.core.validate import number, number_or_none
 
 __all__ = ["MAX_TTL", "MIN_TTL", "LockCore", "validate_timeout", "validate_ttl"]
 
@@ -70,36 +71,32 @@ def validate_ttl(ttl: object, what: str = "ttl") -> float:
     ZooKeeper the lease ends with the holder's process or session anyway;
     there ``ttl`` only sets how often the holder checks it).
     """
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl != ttl:
-        raise ConfigurationError(
-            f"{what}={ttl!r} is invalid: expected the lease in seconds, a number > 0."
-        )
-    if not MIN_TTL <= ttl <= MAX_TTL:
+    hint = ""
+    if isinstance(ttl, float) and math.isinf(ttl):
         hint = (
-            " An infinite lease cannot be renewed or expired: use a large finite number "
+            "An infinite lease cannot be renewed or expired: use a large finite number "
             "(on file:// and ZooKeeper the lease ends with the holder's process or session)."
-            if math.isinf(ttl)
-            else ""
         )
-        raise ConfigurationError(
-            f"{what}={ttl!r} is invalid: expected the lease in seconds, a finite number > 0, "
-            f"from {MIN_TTL} to {MAX_TTL:.0e}.{hint}"
-        )
-    return float(ttl)
+    return number(
+        ttl,
+        what,
+        minimum=MIN_TTL,
+        maximum=MAX_TTL,
+        expected=f"the lease in seconds, a finite number > 0, from {MIN_TTL} to {MAX_TTL:.0e}",
+        hint=hint,
+    )
 
 
 def validate_timeout(timeout: float | None, what: str = "timeout") -> float | None:
     """Return *timeout* as a float (or None); ConfigurationError if negative or not a number."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout != timeout:
-        raise ConfigurationError(f"{what}={timeout!r} is invalid: expected seconds >= 0, or None.")
-    if timeout < 0:
-        raise ConfigurationError(
-            f"{what}={timeout!r} is invalid: expected seconds >= 0 (0 tries once), "
-            "or None to wait for ever."
-        )
-    return float(timeout)
+    return number_or_none(
+        timeout,
+        what,
+        minimum=0,
+        infinite=True,
+        optional=True,
+        expected="seconds >= 0 (0 tries once), or None to wait for ever",
+    )
 
 
 class LockCore:
@@ -118,7 +115,8 @@ class LockCore:
         renew: bool = True,
         timeout: float | None = None,
         on_lost: LostCallback | Iterable[LostCallback] = (),
-        **options: Any,
+        options: Mapping[str, Any] | None = None,
+        **keywords: Any,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError(f"lock name {name!r} is invalid: expected a non-empty string.")
@@ -128,6 +126,7 @@ class LockCore:
                 "Lock needs exactly one of url= (e.g. 'redis://localhost:6379/0') or backend=; "
                 f"got url={url!r}, backend={backend!r}."
             )
+        options = backend_options(options, keywords, type(self).__name__)
         if backend is not None and options:
             raise ConfigurationError(
                 f"backend options {sorted(options)} only apply with url=, not backend=."
@@ -139,7 +138,7 @@ class LockCore:
         # Plugins are loaded now, not after a lock is taken: a broken plugin
         # setup must fail before anything is held (get_backend loads them too).
         get_plugin_manager()
-        self.backend: LockBackend = backend if backend is not None else get_backend(url, **options)  # type: ignore[arg-type]
+        self.backend: LockBackend = backend if backend is not None else get_backend(url, options)  # type: ignore[arg-type]
         self._on_lost: list[LostCallback] = [on_lost] if callable(on_lost) else list(on_lost)
         self._state = threading.Lock()
         self._owner: str | None = None

@@ -54,7 +54,10 @@ class Lock(LockCore):
         held. With False the lease expires ``ttl`` after acquiring.
     :param timeout: how long ``with lock:`` waits (None: for ever).
     :param on_lost: callables ``f(lock, reason)`` run when the lease is lost.
-    :param options: passed to the backend when it is made from *url*.
+    :param options: the backend's options, one mapping (e.g.
+        ``{"session_timeout": 20}``), used when the backend is made from
+        *url*; each backend documents its own. Options passed as keywords
+        still work and warn (``DeprecationWarning``).
 
     **Fencing.** Each successful acquire sets :attr:`token` to an integer
     greater than any token issued before for this name on this backend

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from accord.core.errors import ConfigurationError, LockError
+from accord.core.errors import LockError
 
 if TYPE_CHECKING:
     from accord.core.lock.base import LockBackend
@@ -351,8 +351,7 @@ def keep_renewed(
     :param since: when the lease began (``time.monotonic()``; default now).
     :returns: the :class:`Upkeep`; cancel it to stop renewing.
     """
-    if not (math.isfinite(ttl) and ttl > 0):
-        raise ConfigurationError(f"ttl={ttl!r} is invalid: expected a finite number of seconds > 0")
+    ttl = number(ttl, "ttl", minimum=0, above=True, unit="seconds")
     interval = ttl * RENEW_FRACTION
     started = time.monotonic() if since is None else since
     expires = backend.expires
