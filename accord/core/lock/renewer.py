@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from accord.core.errors import LockError
+from accord.core.validate import number
 
 if TYPE_CHECKING:
     from accord.core.lock.base import LockBackend
