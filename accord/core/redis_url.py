@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from accord.core.errors import ConfigurationError
+
 __all__ = [
     "CLUSTER_SCHEMES",
     "SENTINEL_QUERY_OPTIONS",
@@ -66,7 +68,7 @@ def parse_database(value: str, where: str) -> int:
     if value == "":
         return 0
     if not value.isdigit():
-        raise ValueError(f"the database {value!r} in its {where} is not a number")
+        raise ConfigurationError(f"the database {value!r} in its {where} is not a number")
     return int(value)
 
 
@@ -76,7 +78,7 @@ def parse_multi_host_url(url: str) -> MultiHostURL:
     scheme = scheme.lower()
     if not sep or scheme not in (*SENTINEL_SCHEMES, *CLUSTER_SCHEMES):
         accepted = (*SENTINEL_SCHEMES, *CLUSTER_SCHEMES)
-        raise ValueError(f"its scheme {scheme or '(none)'!r} is not one of {accepted}")
+        raise ConfigurationError(f"its scheme {scheme or '(none)'!r} is not one of {accepted}")
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
     userinfo, at, hostlist = netloc.rpartition("@")
@@ -86,7 +88,7 @@ def parse_multi_host_url(url: str) -> MultiHostURL:
     default_port = 26379 if sentinel else 6379
     hosts = tuple(_host(h.strip(), default_port) for h in hostlist.split(",") if h.strip())
     if not hosts:
-        raise ValueError("it names no host")
+        raise ConfigurationError("it names no host")
     options: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
     tls = scheme.startswith("rediss")
     if userinfo:
@@ -98,9 +100,9 @@ def parse_multi_host_url(url: str) -> MultiHostURL:
     segments = [s for s in path.split("/") if s]
     if sentinel:
         if not segments:
-            raise ValueError("it names no Sentinel service (write .../mymaster/0)")
+            raise ConfigurationError("it names no Sentinel service (write .../mymaster/0)")
         if len(segments) > 2:
-            raise ValueError(f"its path {path!r} is not /service[/db]")
+            raise ConfigurationError(f"its path {path!r} is not /service[/db]")
         db = parse_database(
             options.pop("db", None) or (segments[1] if len(segments) > 1 else ""), "path"
         )
@@ -108,7 +110,7 @@ def parse_multi_host_url(url: str) -> MultiHostURL:
             "sentinel", hosts, service=unquote(segments[0]), db=db, tls=tls, options=options
         )
     if segments and segments != ["0"]:
-        raise ValueError(f"a Redis Cluster has only database 0, not {path!r}")
+        raise ConfigurationError(f"a Redis Cluster has only database 0, not {path!r}")
     return MultiHostURL("cluster", hosts, tls=tls, options=options)
 
 
@@ -119,7 +121,9 @@ def _host(text: str, default_port: int) -> tuple[str, int]:
     if not colon:
         return (text.strip("[]"), default_port)
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"the port {port!r} of {host!r} is not a number between 1 and 65535")
+        raise ConfigurationError(
+            f"the port {port!r} of {host!r} is not a number between 1 and 65535"
+        )
     return (host.strip("[]"), int(port))
 
 

@@ -72,7 +72,12 @@ This package never imports pytest, Django or Celery, except
 from accord.testing._env import services_required
 from accord.testing.brokers import check_amqp
 from accord.testing.databases import MySQLDatabase, PostgresDatabases, ScratchDatabase
-from accord.testing.errors import ServiceUnavailable
+from accord.testing.errors import (
+    HarnessError,
+    HarnessTimeout,
+    ServerMisbehaved,
+    ServiceUnavailable,
+)
 from accord.testing.postgres import (
     PostgresServer,
     prepared_transactions_problem,
@@ -85,6 +90,8 @@ from accord.testing.zookeeper_ensemble import ZooKeeperEnsemble
 
 __all__ = [
     "LOOPBACK",
+    "HarnessError",
+    "HarnessTimeout",
     "MySQLDatabase",
     "PostgresDatabases",
     "PostgresServer",
@@ -92,6 +99,7 @@ __all__ = [
     "RedisServer",
     "ScratchDatabase",
     "SentinelGroup",
+    "ServerMisbehaved",
     "ServerProcess",
     "ServiceUnavailable",
     "ZooKeeperEnsemble",

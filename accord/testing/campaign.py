@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from accord.core.errors import ConfigurationError
+from accord.testing.errors import HarnessError
 from accord.testing.history import FencedStore, History, Write, check_fenced_writes
 from accord.testing.invariants import holds
 from accord.testing.process import pause_process, resume_process
@@ -73,11 +75,13 @@ def scenario_seconds(default: float = 12.0) -> float:
     try:
         seconds = float(value) if value else default
     except ValueError:
-        raise ValueError(
+        raise ConfigurationError(
             f"{CAMPAIGN_SECONDS_ENV}={value!r} is invalid: expected seconds per scenario"
         ) from None
     if not seconds > 0:
-        raise ValueError(f"{CAMPAIGN_SECONDS_ENV}={value!r} is invalid: expected seconds > 0")
+        raise ConfigurationError(
+            f"{CAMPAIGN_SECONDS_ENV}={value!r} is invalid: expected seconds > 0"
+        )
     return seconds
 
 
@@ -236,7 +240,7 @@ def run_scenario(
         if process.returncode not in (0, -9)
     ]
     if failed:
-        raise RuntimeError(f"client {failed[0][0]} failed:\n{failed[0][1]}")
+        raise HarnessError(f"client {failed[0][0]} failed:\n{failed[0][1]}")
     report = check(history.events(), FencedStore(store_path).writes(), engine, fault_name, end=end)
     report.faults = faults
     return report

@@ -1,10 +1,10 @@
-"""The one error :mod:`accord.testing` raises about the machine, not about accord."""
+"""The errors :mod:`accord.testing` raises: about the machine and the harness, not about accord."""
 
 from __future__ import annotations
 
 from accord.core.errors import AccordError
 
-__all__ = ["ServiceUnavailable"]
+__all__ = ["HarnessError", "HarnessTimeout", "ServerMisbehaved", "ServiceUnavailable"]
 
 
 class ServiceUnavailable(AccordError):
@@ -26,3 +26,20 @@ class ServiceUnavailable(AccordError):
 
     def __str__(self) -> str:
         return f"{self.service} is not available: {self.reason}"
+
+
+class HarnessError(AccordError, RuntimeError):
+    """The test toolbox was used out of order, or a server it drives misbehaved.
+
+    E.g. asking a fault proxy for its port before it started, or a cluster
+    with no live master for a slot. A ``RuntimeError``, as before it had a
+    class of its own.
+    """
+
+
+class HarnessTimeout(HarnessError, TimeoutError):
+    """Something the toolbox waits for (a failover, a new leader) did not happen in time."""
+
+
+class ServerMisbehaved(HarnessError, OSError):
+    """A server the toolbox drives answered a command with an error (an ``OSError``)."""

@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
+from accord.core.errors import ConfigurationError
+from accord.testing.errors import HarnessError
 from accord.testing.process import LOOPBACK
 
 __all__ = ["FaultProxy", "Match"]
@@ -140,7 +142,7 @@ class FaultProxy:
     def port(self) -> int:
         """The port clients connect to (known once started)."""
         if self._listener is None:
-            raise RuntimeError("the proxy is not started")
+            raise HarnessError("the proxy is not started")
         port: int = self._listener.getsockname()[1]
         return port
 
@@ -207,7 +209,7 @@ class FaultProxy:
     def delay(self, seconds: float) -> None:
         """Hold every chunk, in both directions, ``seconds`` before forwarding it (0: none)."""
         if seconds < 0:
-            raise ValueError(f"delay must be >= 0 seconds, got {seconds!r}")
+            raise ConfigurationError(f"delay must be >= 0 seconds, got {seconds!r}")
         with self._lock:
             self._delay = seconds
 
@@ -257,7 +259,7 @@ class FaultProxy:
     def cut_mid_reply(self, match: Match = None, *, nth: int = 1, keep: int = 1) -> None:
         """Forward the request; pass the first ``keep`` bytes of its reply, then close."""
         if keep < 1:
-            raise ValueError(f"keep must be at least 1 byte, got {keep!r}")
+            raise ConfigurationError(f"keep must be at least 1 byte, got {keep!r}")
         self._arm(_Fault("mid", match, nth, keep=keep))
 
     def pause_on(self, match: Match = None, *, seconds: float, nth: int = 1) -> None:
@@ -270,7 +272,7 @@ class FaultProxy:
         request then never arrives.
         """
         if seconds <= 0:
-            raise ValueError(f"seconds must be > 0, got {seconds!r}")
+            raise ConfigurationError(f"seconds must be > 0, got {seconds!r}")
         self._arm(_Fault("pause", match, nth, seconds=seconds))
 
     @property
@@ -304,7 +306,7 @@ class FaultProxy:
 
     def _arm(self, fault: _Fault) -> None:
         if fault.nth < 1:
-            raise ValueError(f"nth must be at least 1, got {fault.nth!r}")
+            raise ConfigurationError(f"nth must be at least 1, got {fault.nth!r}")
         with self._lock:
             self._faults.append(fault)
 

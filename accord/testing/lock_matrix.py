@@ -50,6 +50,7 @@ from typing import Any
 
 from accord.core.errors import LockError, LockLost
 from accord.core.lock.renewer import describe
+from accord.testing.errors import HarnessTimeout
 from accord.testing.history import FencedStore, History
 from accord.testing.invariants import check_lock
 from accord.testing.lock_targets import (
@@ -185,7 +186,7 @@ def _threads() -> Iterator[Callable[..., None]]:
     for thread in started:
         thread.join(60)
         if thread.is_alive():
-            raise RuntimeError("a client of the fault matrix did not finish within 60 s")
+            raise HarnessTimeout("a client of the fault matrix did not finish within 60 s")
 
 
 def _watch_fault(target: LockTarget, history: History, kind: str, stop: threading.Event) -> None:

@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import time
 
-from accord.testing.errors import ServiceUnavailable
+from accord.testing.errors import ServerMisbehaved, ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess
 
 __all__ = ["MariaDBServer"]
@@ -167,7 +167,7 @@ class MariaDBServer(ServerProcess):
             check=False,
         )  # fmt: skip
         if result.returncode != 0:
-            raise OSError(f"MariaDB on {self.host}:{self._port}: {result.stderr.strip()}")
+            raise ServerMisbehaved(f"MariaDB on {self.host}:{self._port}: {result.stderr.strip()}")
         return [line.split("\t") for line in result.stdout.splitlines()]
 
     def replicate_from(self, primary: MariaDBServer, timeout: float = 30.0) -> None:

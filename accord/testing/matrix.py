@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from accord.core.errors import ConfigurationError
+
 __all__ = ["FAULTS", "CallFaults", "cases"]
 
 #: The kinds of fault every operation is hit by.
@@ -87,11 +89,11 @@ class CallFaults:
     ) -> None:
         """Hit the next call of *method* (matching *when*) with a fault of *kind* (see FAULTS)."""
         if kind not in FAULTS:
-            raise ValueError(f"fault kind {kind!r} is invalid: expected one of {FAULTS}")
+            raise ConfigurationError(f"fault kind {kind!r} is invalid: expected one of {FAULTS}")
         if not callable(getattr(self._target, method, None)):
-            raise ValueError(f"{type(self._target).__name__} has no method {method!r}")
+            raise ConfigurationError(f"{type(self._target).__name__} has no method {method!r}")
         if kind == "pause" and seconds <= 0:
-            raise ValueError(f"a pause needs seconds > 0, got {seconds!r}")
+            raise ConfigurationError(f"a pause needs seconds > 0, got {seconds!r}")
         with self._lock:
             self._armed.append(_Armed(method, kind, seconds, when))
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from accord.core.plugins import get_plugin_manager
+from accord.testing.errors import HarnessError
 
 
 @contextmanager
@@ -21,7 +22,7 @@ def registered(plugin: object, name: str | None = None) -> Iterator[str]:
     manager = get_plugin_manager()
     registered_name = manager.register(plugin, name)
     if registered_name is None:
-        raise RuntimeError(f"accord plugin {name or plugin!r} is blocked and was not registered")
+        raise HarnessError(f"accord plugin {name or plugin!r} is blocked and was not registered")
     try:
         yield registered_name
     finally:

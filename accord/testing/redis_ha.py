@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from accord.testing.errors import ServiceUnavailable
+from accord.testing.errors import HarnessError, HarnessTimeout, ServerMisbehaved, ServiceUnavailable
 from accord.testing.process import LOOPBACK
 from accord.testing.servers import RedisServer
 
@@ -95,7 +95,7 @@ def _wait(what: str, check: Callable[[], _T | None], timeout: float) -> _T:
         if result is not None and result is not False:
             return result
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout} s (last error: {last!r})")
+            raise HarnessTimeout(f"{what} did not happen within {timeout} s (last error: {last!r})")
         time.sleep(0.05)
 
 
@@ -267,7 +267,7 @@ class SentinelGroup(_Group):
                 continue
             votes[address] = votes.get(address, 0) + 1
         if not votes:
-            raise OSError(f"no Sentinel of {self.service!r} answered")
+            raise ServerMisbehaved(f"no Sentinel of {self.service!r} answered")
         return max(votes, key=votes.__getitem__)
 
     def master(self) -> RedisServer:
@@ -276,7 +276,7 @@ class SentinelGroup(_Group):
         for server in self.data:
             if server.port == port:
                 return server
-        raise LookupError(f"the Sentinels name port {port}, which is not in this group")
+        raise HarnessError(f"the Sentinels name port {port}, which is not in this group")
 
     def role(self, server: RedisServer) -> str:
         """``master`` or ``slave`` as *server* itself reports it (OSError if it does not answer)."""
@@ -481,7 +481,7 @@ class RedisClusterGroup(_Group):
                 port = int(fields[1].split("@")[0].rsplit(":", 1)[1])
                 if _owns(fields[8:], slot):
                     return next(n for n in self.nodes if n.port == port)
-        raise LookupError(f"no live master serves the slot of {key!r}")
+        raise HarnessError(f"no live master serves the slot of {key!r}")
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until every running node reports ``cluster_state:ok`` and all slots are served."""

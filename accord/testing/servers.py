@@ -20,7 +20,8 @@ import socket
 from collections.abc import Sequence
 from typing import Literal
 
-from accord.testing.errors import ServiceUnavailable
+from accord.core.errors import ConfigurationError
+from accord.testing.errors import HarnessError, ServerMisbehaved, ServiceUnavailable
 from accord.testing.process import LOOPBACK, ServerProcess, free_port
 
 __all__ = [
@@ -63,7 +64,7 @@ class RedisServer(ServerProcess):
     ) -> None:
         super().__init__(port, host=host, workdir=workdir, startup_timeout=startup_timeout)
         if persistence not in _PERSISTENCE:
-            raise ValueError(
+            raise ConfigurationError(
                 f"persistence={persistence!r} is invalid: expected one of {sorted(_PERSISTENCE)}"
             )
         self.executable = executable or os.environ.get("ACCORD_TEST_REDIS_SERVER", "redis-server")
@@ -103,7 +104,7 @@ class RedisServer(ServerProcess):
         Raises :class:`RuntimeError` while the server runs (it would write them again).
         """
         if self.running:
-            raise RuntimeError(f"{self!r} is running: stop or kill it before wiping its data")
+            raise HarnessError(f"{self!r} is running: stop or kill it before wiping its data")
         (self.workdir / "dump.rdb").unlink(missing_ok=True)
         shutil.rmtree(self.workdir / "appendonlydir", ignore_errors=True)
 
@@ -144,7 +145,7 @@ class RedisServer(ServerProcess):
         """Delete every key in every database; OSError if the server is unreachable."""
         reply = self.execute("FLUSHALL")
         if not reply.startswith(b"+OK"):
-            raise OSError(f"FLUSHALL on {self.url} answered {reply!r}")
+            raise ServerMisbehaved(f"FLUSHALL on {self.url} answered {reply!r}")
 
 
 _PERSISTENCE: dict[str, tuple[str, ...]] = {
@@ -251,7 +252,7 @@ class ZooKeeperServer(ServerProcess):
         Raises :class:`RuntimeError` while the server runs.
         """
         if self.running:
-            raise RuntimeError(f"{self!r} is running: stop or kill it before wiping its data")
+            raise HarnessError(f"{self!r} is running: stop or kill it before wiping its data")
         shutil.rmtree(self.workdir / "data", ignore_errors=True)
 
     def command(self) -> list[str]:

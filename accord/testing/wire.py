@@ -21,6 +21,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Iterator
 
+from accord.core.errors import ConfigurationError
+
 __all__ = ["ZOOKEEPER_OPCODES", "redis_command", "redis_commands", "zookeeper_request"]
 
 #: ZooKeeper request types by name (``OpCode`` in ZooKeeper's ``ZooDefs``).
@@ -124,7 +126,7 @@ def zookeeper_request(op: str | Iterable[str], path_prefix: str = "") -> Callabl
     names = [op] if isinstance(op, str) else list(op)
     unknown = [n for n in names if n not in ZOOKEEPER_OPCODES]
     if unknown:
-        raise ValueError(
+        raise ConfigurationError(
             f"unknown ZooKeeper request types {unknown}; known: {', '.join(ZOOKEEPER_OPCODES)}"
         )
     kinds = {ZOOKEEPER_OPCODES[n] for n in names}

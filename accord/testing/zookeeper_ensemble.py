@@ -35,7 +35,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from accord.testing.errors import ServiceUnavailable
+from accord.core.errors import ConfigurationError
+from accord.testing.errors import HarnessTimeout, ServiceUnavailable
 from accord.testing.redis_ha import free_ports
 from accord.testing.servers import ZooKeeperServer
 
@@ -136,7 +137,9 @@ class ZooKeeperEnsemble:
         java: str | None = None,
     ) -> None:
         if size < 3 or size % 2 == 0:
-            raise ValueError(f"size={size!r} is invalid: an ensemble has an odd number >= 3")
+            raise ConfigurationError(
+                f"size={size!r} is invalid: an ensemble has an odd number >= 3"
+            )
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="accord-zookeeper-ensemble-"))
         self.startup_timeout = startup_timeout
@@ -257,7 +260,7 @@ class ZooKeeperEnsemble:
             if leader is not None and leader is not other_than and serving > len(modes) // 2:
                 return leader
             if time.monotonic() > deadline:
-                raise TimeoutError(
+                raise HarnessTimeout(
                     f"no new leader (other than {other_than!r}) within {timeout} s; modes {modes}"
                 )
             time.sleep(0.02)
@@ -280,7 +283,7 @@ class ZooKeeperEnsemble:
         for member in self.members:
             if member.hosts == hosts:
                 return member
-        raise LookupError(f"{hosts!r} is not a member of this ensemble ({self.hosts})")
+        raise ConfigurationError(f"{hosts!r} is not a member of this ensemble ({self.hosts})")
 
     def __repr__(self) -> str:
         return f"<ZooKeeperEnsemble {self.hosts} modes={self.modes()}>"

@@ -45,6 +45,7 @@ from typing import Any
 
 from accord import __version__
 from accord.contrib.tally import Tally
+from accord.core.errors import ConfigurationError
 from accord.core.hookspecs import hookimpl
 from accord.core.optional import import_optional
 from accord.core.plugins import get_plugin_manager
@@ -92,7 +93,7 @@ class OpenTelemetryPlugin:
         metrics = import_optional("opentelemetry.metrics", extra="opentelemetry", purpose=_PURPOSE)
         trace = import_optional("opentelemetry.trace", extra="opentelemetry", purpose=_PURPOSE)
         if not lock_span_threshold >= 0:
-            raise ValueError(
+            raise ConfigurationError(
                 f"lock_span_threshold={lock_span_threshold!r}: expected seconds, 0 or more."
             )
         self.lock_span_threshold = float(lock_span_threshold)

@@ -249,12 +249,12 @@ def _plain(url: str, scheme: str) -> NodeConfig:
     options = _query(parts.query)
     if scheme == "unix":
         if not parts.path:
-            raise ValueError("it names no socket path")
+            raise ConfigurationError("it names no socket path")
         db = _db(options.get("db", ""), "query")
         return NodeConfig(f"unix://{parts.path}?db={db}", "redis", url, 1, options, db=db)
     host = parts.hostname
     if not host or "," in parts.netloc:
-        raise ValueError(
+        raise ConfigurationError(
             "it names no host"
             if not host
             else "a plain redis:// URL names one host; "

@@ -15,6 +15,7 @@ from typing import Any
 
 from accord.contrib.django.cache.config import build_ring
 from accord.contrib.django.cache.keys import hash_tag
+from accord.core.errors import ConfigurationError
 from accord.core.ring import HashRing
 
 __all__ = ["NodeView", "Topology"]
@@ -56,16 +57,20 @@ class Topology:
     def with_node(self, name: str, weight: float = 1.0) -> HashRing:
         """A new ring with node *name* added: what adding it would do. Fires no hook."""
         if self.ring is None:
-            raise TypeError("a Redis Cluster places keys by slot; it has no ring to change")
+            raise ConfigurationError(
+                "a Redis Cluster places keys by slot; it has no ring to change"
+            )
         weights = {**self.ring.nodes, name: weight}
         return self._ring(weights)
 
     def without_node(self, name: str) -> HashRing:
         """A new ring without node *name*. Fires no hook; ValueError if it is not a node."""
         if self.ring is None:
-            raise TypeError("a Redis Cluster places keys by slot; it has no ring to change")
+            raise ConfigurationError(
+                "a Redis Cluster places keys by slot; it has no ring to change"
+            )
         if name not in self.ring.nodes:
-            raise ValueError(
+            raise ConfigurationError(
                 f"node {name!r} is not in the ring; nodes: {', '.join(self.ring.nodes)}"
             )
         return self._ring({n: w for n, w in self.ring.nodes.items() if n != name})
