@@ -29,9 +29,14 @@ to hooks never contain passwords (they are replaced by ``***``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:  # the specs' types, without importing the primitives at plugin load
+    from accord.core.lock.base import LockBackend
+    from accord.core.ring import HashRing
+    from accord.core.tpc.contract import DecisionLog, Participant, SQLConnection
 
 PROJECT_NAME = "accord"
 
@@ -66,7 +71,7 @@ def accord_hash_function(name: str) -> HashFunction | None:
 
 
 @hookspec
-def accord_ring_changed(ring: Any, added: Sequence[str], removed: Sequence[str]) -> None:
+def accord_ring_changed(ring: HashRing, added: Sequence[str], removed: Sequence[str]) -> None:
     """Observe one node joining or leaving a ring.
 
     Called by :meth:`HashRing.add_node <accord.core.ring.HashRing.add_node>`
@@ -169,7 +174,7 @@ def accord_cache_operation(
 
 
 @hookspec(firstresult=True)
-def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> Any | None:
+def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> LockBackend | None:
     """Provide the lock backend for a URL scheme.
 
     Called when a :class:`~accord.core.lock.Lock` is made from a URL; backends
@@ -287,7 +292,9 @@ def accord_task_duplicate_suppressed(task_name: str, key: str, holder_id: str, s
 
 
 @hookspec(firstresult=True)
-def accord_tpc_participant(vendor: str, connection: Any, alias: str) -> Any | None:
+def accord_tpc_participant(
+    vendor: str, connection: SQLConnection, alias: str
+) -> Participant | None:
     """Provide the two-phase-commit participant for a database connection.
 
     Called once per alias each time a ``tpc.atomic`` block is entered, and per
@@ -309,7 +316,7 @@ def accord_tpc_participant(vendor: str, connection: Any, alias: str) -> Any | No
 
 
 @hookspec(firstresult=True)
-def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> Any | None:
+def accord_decision_log(scheme: str, url: str, options: Mapping[str, Any]) -> DecisionLog | None:
     """Provide the durable store of two-phase-commit decisions for a URL scheme.
 
     Called once per thread for the ``DECISION_LOG`` setting: an alias becomes
