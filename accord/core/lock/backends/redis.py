@@ -68,6 +68,7 @@ from accord.core.lock.backends import redis_scripts as lua
 from accord.core.lock.backends.redis_scripts import holder_key
 from accord.core.lock.base import option, redact
 from accord.core.optional import import_optional
+from accord.core.validate import number
 
 __all__ = ["RedisBackend", "accord_lock_backend", "backend_settings", "holder_key"]
 
@@ -506,15 +507,17 @@ def backend_settings(options: Mapping[str, Any], kind: str) -> dict[str, Any]:
             ("replica_timeout", 1.0),
         )
     }
-    replicas = options.get("min_replicas", 0)
-    if isinstance(replicas, str) and replicas.strip().isdigit():
-        replicas = int(replicas)
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-        raise ConfigurationError(
-            f"lock backend option min_replicas={replicas!r} is invalid: expected a whole "
-            "number >= 0 of replicas that must acknowledge each acquire and renewal "
-            "(0: do not wait for replicas)."
+    replicas = int(
+        number(
+            options.get("min_replicas", 0),
+            "lock backend option min_replicas",
+            integer=True,
+            convert=True,
+            minimum=0,
+            expected="a whole number >= 0 of replicas that must acknowledge each acquire "
+            "and renewal (0: do not wait for replicas)",
         )
+    )
     settings["min_replicas"] = replicas
     if replicas and settings["replica_timeout"] >= settings["socket_timeout"]:
         raise ConfigurationError(
