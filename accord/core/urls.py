@@ -107,3 +107,17 @@ def scrub(text: str, url: str) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def moved_redact(module: str, name: str) -> object:
+    """A module ``__getattr__`` body for the old re-exports of :func:`redact` (deprecated)."""
+    if name != "redact":
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(
+        f"{module}.redact is deprecated: import redact from accord.core.urls",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return redact

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from accord.contrib.django.cache.config import parse_config, redact
+from accord.contrib.django.cache.config import parse_config
+from accord.core.urls import redact
 
 URL = "redis://127.0.0.1:6379/0"
 

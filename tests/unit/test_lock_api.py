@@ -19,8 +19,9 @@ from accord.core.errors import (
     NotOwned,
     UnknownProviderError,
 )
-from accord.core.lock import Lock, base, get_backend, redact
+from accord.core.lock import Lock, base, get_backend
 from accord.core.lock.backends.memory import MemoryBackend
+from accord.core.urls import redact
 from accord.testing.plugins import registered
 from accord.testing.servers import free_port
 

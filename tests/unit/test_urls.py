@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from accord.core.urls import redact, scrub
@@ -104,3 +106,13 @@ def test_scrub_of_a_url_without_secrets_is_unchanged() -> None:
 
 def test_a_value_that_is_not_a_string_is_shown_by_its_type() -> None:
     assert redact(b"redis://:s3cret@cache") == "<a bytes>"
+
+
+@pytest.mark.parametrize(
+    "module", ["accord.core.lock", "accord.core.lock.base", "accord.contrib.django.cache.config"]
+)
+def test_old_reexport_of_redact_still_works_and_warns(module: str) -> None:
+    imported = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=r"import redact from accord.core.urls"):
+        old = imported.redact
+    assert old is redact

@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from accord.core.errors import ConfigurationError, UnknownProviderError
-from accord.core.urls import redact
+from accord.core.urls import moved_redact
+from accord.core.urls import redact as _redact
 
 __all__ = [
     "BUILTIN_SCHEMES",
@@ -40,7 +41,6 @@ __all__ = [
     "OwnerAwareBackend",
     "clear_backend_cache",
     "get_backend",
-    "redact",
 ]
 
 #: The URL schemes accord serves itself (a plugin may add more).
@@ -166,7 +166,7 @@ def _scheme_of(url: object) -> str:
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
         raise ConfigurationError(
-            f"lock URL {redact(url)!r} has no scheme: expected '<scheme>://...', "
+            f"lock URL {_redact(url)!r} has no scheme: expected '<scheme>://...', "
             f"with a scheme among {', '.join(BUILTIN_SCHEMES)} or one a plugin provides."
         )
     return scheme.lower()
@@ -201,7 +201,7 @@ def get_backend(url: str, **options: Any) -> LockBackend:
             failed = ", ".join(sorted(manager.failed_plugins))
             hint = f" Plugins that failed to load: {failed}." if failed else ""
             raise UnknownProviderError(
-                f"no lock backend serves the scheme {scheme!r} of {redact(url)!r}. "
+                f"no lock backend serves the scheme {scheme!r} of {_redact(url)!r}. "
                 f"Built-in schemes: {', '.join(BUILTIN_SCHEMES)}; install or register a "
                 f"plugin that implements accord_lock_backend for others.{hint}"
             )
@@ -246,3 +246,7 @@ def option(
             f"lock backend option {name}={value!r} is invalid: expected a number > 0."
         )
     return value
+
+
+def __getattr__(name: str) -> object:
+    return moved_redact(__name__, name)

@@ -66,8 +66,9 @@ from accord.core.hookspecs import hookimpl
 from accord.core.lock import renewer
 from accord.core.lock.backends import redis_scripts as lua
 from accord.core.lock.backends.redis_scripts import holder_key
-from accord.core.lock.base import option, redact
+from accord.core.lock.base import option
 from accord.core.optional import import_optional
+from accord.core.urls import redact
 
 __all__ = ["RedisBackend", "accord_lock_backend", "backend_settings", "holder_key"]
 

@@ -38,7 +38,6 @@ from typing import Any
 from accord.core.errors import ConfigurationError
 from accord.core.hookspecs import hookimpl
 from accord.core.lock.backends.redis import RedisBackend, backend_settings
-from accord.core.lock.base import redact
 from accord.core.optional import import_optional
 from accord.core.redis_url import (
     SENTINEL_QUERY_OPTIONS,
@@ -47,6 +46,7 @@ from accord.core.redis_url import (
     parse_multi_host_url,
     split_sentinel_options,
 )
+from accord.core.urls import redact
 
 __all__ = ["RedisSentinelBackend", "accord_lock_backend"]
 
