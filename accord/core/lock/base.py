@@ -159,7 +159,7 @@ class OwnerAwareBackend(LockBackend, Protocol):
 def _scheme_of(url: object) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ConfigurationError(
-            f"lock URL {url!r} is invalid: expected a non-empty string such as "
+            f"lock URL {_redact(url)!r} is invalid: expected a non-empty string such as "
             "'redis://host:6379/0', 'zookeeper://host:2181/chroot', 'file:///var/lock/app' "
             "or 'memory://'."
         )

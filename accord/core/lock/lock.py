@@ -56,6 +56,9 @@ class Lock(LockCore):
     :param on_lost: callables ``f(lock, reason)`` run when the lease is lost.
     :param options: passed to the backend when it is made from *url*.
 
+    The attribute ``url`` is the backend's URL with every password replaced by
+    ``***`` (:func:`accord.core.urls.redact`): what ``repr``, errors and hooks show.
+
     **Fencing.** Each successful acquire sets :attr:`token` to an integer
     greater than any token issued before for this name on this backend
     (what each backend guarantees, and when, is in the lock guide). Pass it

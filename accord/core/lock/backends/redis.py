@@ -68,7 +68,7 @@ from accord.core.lock.backends import redis_scripts as lua
 from accord.core.lock.backends.redis_scripts import holder_key
 from accord.core.lock.base import option
 from accord.core.optional import import_optional
-from accord.core.urls import redact
+from accord.core.urls import redact, scrub
 
 __all__ = ["RedisBackend", "accord_lock_backend", "backend_settings", "holder_key"]
 
@@ -479,10 +479,14 @@ def _check_database(url: str) -> None:
     ]
     for db in found:
         if db and not db.isdigit():
+            # A password with an unescaped "/" or "@" ends up in the "database": scrub it.
             raise ConfigurationError(
-                f"lock URL {redact(url)!r} names the database {db!r}: expected a number "
-                "(0-15 on a default server), as in 'redis://host:6379/0' or "
-                "'unix:///path/to/redis.sock?db=0'."
+                scrub(
+                    f"lock URL {redact(url)!r} names the database {db!r}: expected a number "
+                    "(0-15 on a default server), as in 'redis://host:6379/0' or "
+                    "'unix:///path/to/redis.sock?db=0'.",
+                    url,
+                )
             )
 
 
@@ -546,9 +550,11 @@ def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> Re
     _check_database(url)
     try:
         return RedisBackend(url, **settings)
-    except ValueError as exc:  # redis-py's URL parser
-        raise ConfigurationError(
-            f"lock URL {redact(url)!r} is invalid: {exc}. Expected e.g. "
-            "'redis://[:password@]host:6379/0', 'rediss://host:6380/0' or "
-            "'unix:///path/to/redis.sock?db=0'."
-        ) from exc
+    except ValueError as exc:  # redis-py's URL parser; its message may quote the URL
+        problem = scrub(str(exc), url)
+    # Raised outside the except block: the parser's own error (the context) may hold a password.
+    raise ConfigurationError(
+        f"lock URL {redact(url)!r} is invalid: {problem}. Expected e.g. "
+        "'redis://[:password@]host:6379/0', 'rediss://host:6380/0' or "
+        "'unix:///path/to/redis.sock?db=0'."
+    ) from ValueError(problem)
