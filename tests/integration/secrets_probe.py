@@ -4,9 +4,10 @@ settings hold passwords, driven through its checks, commands, cache and admin pa
 
 ``python secrets_probe.py`` reads ``ACCORD_SECRETS_PROBE`` (JSON: ``caches``, RingCache
 ``LOCATION`` and ``OPTIONS`` by alias; ``tpc``, the ``ACCORD["TPC"]`` settings;
-``lock_urls``; ``steps``, the names of the steps to run) and prints everything that comes
-out: check messages, command output, exception texts, reprs, hook arguments, log records
-(``accord`` loggers at DEBUG). The test then looks for the password in that output.
+``lock_urls``; ``databases``, more Django ``DATABASES``; ``steps``, the names of the
+steps to run) and prints everything that comes out: check messages, command output,
+exception texts, reprs, hook arguments, log records (``accord`` loggers at DEBUG). The
+test then looks for the password in that output.
 """
 
 from __future__ import annotations
@@ -140,7 +141,10 @@ def _configure(config: dict[str, Any]) -> None:
         DEBUG=False,
         SECRET_KEY="accord-secrets-tests",
         ALLOWED_HOSTS=["testserver"],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        DATABASES={
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+            **config.get("databases", {}),
+        },
         CACHES={
             "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
             **{

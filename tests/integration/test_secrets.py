@@ -334,12 +334,14 @@ def test_the_admin_lock_listing_shows_no_password(
 # ------------------------------------------------------------ the 2PC decision log
 
 
-def _tpc_probe(kind: str, urls: Callable[[str], dict[str, str]]) -> str:
+def _tpc_probe(kind: str, urls: Callable[[str], dict[str, str]], databases: Any) -> str:
+    # Two PostgreSQL participants, so that recovery gets as far as the decision log.
+    aliases = {f"pg{i}": db.django_settings() for i, db in enumerate(databases, 1)}
     outputs = []
     for url in urls(kind).values():
-        tpc = {"DECISION_LOG": url, "RECOVERY_ALIASES": ["default"]}
+        tpc = {"DECISION_LOG": url, "RECOVERY_ALIASES": list(aliases)}
         steps = ["checks", "accord_recover", "accord_recover_run", "admin_pages"]
-        outputs.append(_probe({"tpc": tpc, "steps": steps}))
+        outputs.append(_probe({"tpc": tpc, "databases": aliases, "steps": steps}))
     return "\n".join(outputs)
 
 
@@ -351,11 +353,11 @@ def _tpc_probe(kind: str, urls: Callable[[str], dict[str, str]]) -> str:
     ],
 )
 def test_the_decision_log_url_shows_no_password(
-    kind: str, urls: Callable[[str], dict[str, str]]
+    kind: str, urls: Callable[[str], dict[str, str]], postgres_databases: Any
 ) -> None:
-    output = _tpc_probe(kind, urls)
+    output = _tpc_probe(kind, urls, postgres_databases)
     assert not leaks(output), output
-    assert "DONE accord_recover" in output
+    assert "zookeeper://" in output  # the decision log was reached and named
 
 
 # ---------------------------------------------------------------------------- Celery
