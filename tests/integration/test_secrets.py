@@ -127,6 +127,7 @@ def _targets(
         "redis-refused": password_forms("redis", dead, "/0"),
         "rediss-refused": password_forms("rediss", dead, "/0"),
         "sentinel-refused": password_forms("redis+sentinel", f"{dead},{dead}", "/mymaster/0"),
+        "unix-refused": password_forms("unix", "", f"/tmp/accord-no-such-{uuid.uuid4().hex}.sock"),
         "zookeeper-refused": password_forms("zookeeper", dead, "/app"),
     }
     if zookeeper is not None:
@@ -149,6 +150,7 @@ LOCK_KINDS = [
     "redis-refused",
     "rediss-refused",
     "sentinel-refused",
+    "unix-refused",
     "zookeeper-refused",
     "zookeeper-real",
 ]
@@ -288,7 +290,7 @@ FAST = {"failover": "eject", "failure_threshold": 1, "socket_timeout": 0.5}
 
 
 @pytest.mark.parametrize(
-    "kind", ["redis-real", "redis-refused", "rediss-refused", "sentinel-refused"]
+    "kind", ["redis-real", "redis-refused", "rediss-refused", "unix-refused", "sentinel-refused"]
 )
 def test_ring_cache_shows_no_password(kind: str, urls: Callable[[str], dict[str, str]]) -> None:
     # One alias per form: a form the cache refuses does not hide the others.

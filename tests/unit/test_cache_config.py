@@ -116,3 +116,10 @@ def test_error_carries_the_system_check_id() -> None:
     with pytest.raises(ImproperlyConfigured) as info:
         parse_config("default", [URL, URL], {})
     assert getattr(info.value, "check_id", None) == "accord.E011"
+
+
+def test_a_unix_url_whose_password_has_an_unescaped_slash_is_refused_unshown() -> None:
+    with pytest.raises(ImproperlyConfigured, match="must be URL-encoded") as caught:
+        parse_config("default", ["unix://:s3cr/et@/run/redis.sock"], {})
+    assert "s3cr" not in str(caught.value)
+    assert "et@" not in str(caught.value)

@@ -221,3 +221,11 @@ def test_a_malformed_sentinel_lock_url_is_refused_with_the_accepted_form(
     with pytest.raises(ConfigurationError, match=expected) as info:
         Lock("job", url)
     assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["unix://:s3cr/et@/run/redis.sock", "redis://:s3cr#et@host:6379/0"])
+def test_a_password_with_an_unescaped_separator_is_refused_unshown(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="must be URL-encoded") as caught:
+        Lock("job", url)
+    assert "s3cr" not in str(caught.value)
+    assert "et@" not in str(caught.value)

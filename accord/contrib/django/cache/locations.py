@@ -254,6 +254,12 @@ _db = parse_database
 
 def _plain(url: str, scheme: str) -> NodeConfig:
     parts = urlsplit(url)
+    if "@" in parts.path or "@" in parts.fragment:
+        # A password with an unescaped "/" or "#": the rest would be taken for the path.
+        raise ValueError(
+            "it has an '@' after its host: a password holding '/', '#', '?' or '@' must be "
+            "URL-encoded (e.g. '/' as %2F)"
+        )
     options = _query(parts.query)
     if scheme == "unix":
         if not parts.path:

@@ -473,6 +473,14 @@ class RedisBackend:
 
 def _check_database(url: str) -> None:
     parts = urllib.parse.urlsplit(url)
+    if "@" in parts.path or "@" in parts.fragment:
+        # A password with an unescaped "/" or "#": redis-py would take the rest for the
+        # socket path or the database, and its errors would show that piece.
+        raise ConfigurationError(
+            f"lock URL {redact(url)!r} has an '@' after its host: a password holding "
+            "'/', '#', '?' or '@' must be URL-encoded (e.g. '/' as %2F), as in "
+            "'redis://:p%2Fss@host:6379/0'."
+        )
     found = [
         *([parts.path.strip("/")] if parts.scheme in ("redis", "rediss") and parts.path else []),
         *urllib.parse.parse_qs(parts.query).get("db", []),
