@@ -186,7 +186,7 @@ def _lock(args: argparse.Namespace, cmd: list[str]) -> int:
     try:
         lock = Lock(args.name, args.url, ttl=args.ttl, on_lost=on_lost)
         if not lock.acquire(timeout=args.timeout):
-            _say(f"lock {args.name!r} on {lock.backend.url} is busy (waited {args.timeout} s)")
+            _say(f"lock {args.name!r} on {lock.url} is busy (waited {args.timeout} s)")
             return EXIT_BUSY
     except AccordError as exc:  # ConfigurationError, PluginError: usage; the rest: unavailable
         _say(str(exc))

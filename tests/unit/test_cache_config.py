@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from accord.contrib.django.cache.config import parse_config, redact
+from accord.contrib.django.cache.config import parse_config
+from accord.core.urls import redact
 
 URL = "redis://127.0.0.1:6379/0"
 
@@ -115,3 +116,10 @@ def test_error_carries_the_system_check_id() -> None:
     with pytest.raises(ImproperlyConfigured) as info:
         parse_config("default", [URL, URL], {})
     assert getattr(info.value, "check_id", None) == "accord.E011"
+
+
+def test_a_unix_url_whose_password_has_an_unescaped_slash_is_refused_unshown() -> None:
+    with pytest.raises(ImproperlyConfigured, match="must be URL-encoded") as caught:
+        parse_config("default", ["unix://:s3cr/et@/run/redis.sock"], {})
+    assert "s3cr" not in str(caught.value)
+    assert "et@" not in str(caught.value)

@@ -19,8 +19,9 @@ from accord.core.errors import (
     NotOwned,
     UnknownProviderError,
 )
-from accord.core.lock import Lock, base, get_backend, redact
+from accord.core.lock import Lock, base, get_backend
 from accord.core.lock.backends.memory import MemoryBackend
+from accord.core.urls import redact
 from accord.testing.plugins import registered
 from accord.testing.servers import free_port
 
@@ -269,3 +270,11 @@ def test_an_option_given_both_ways_is_refused() -> None:
 def test_options_that_are_not_a_mapping_are_refused_naming_the_type() -> None:
     with pytest.raises(ConfigurationError, match="options of type list is invalid"):
         Lock("job", "memory://x", options=[("a", 1)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", ["unix://:s3cr/et@/run/redis.sock", "redis://:s3cr#et@host:6379/0"])
+def test_a_password_with_an_unescaped_separator_is_refused_unshown(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="must be URL-encoded") as caught:
+        Lock("job", url)
+    assert "s3cr" not in str(caught.value)
+    assert "et@" not in str(caught.value)

@@ -21,7 +21,12 @@ The backend contract is :class:`~accord.core.lock.base.LockBackend`.
 """
 
 from accord.core.lock.aio import AsyncLock
-from accord.core.lock.base import LockBackend, get_backend, redact
+from accord.core.lock.base import LockBackend, get_backend
 from accord.core.lock.lock import Lock
+from accord.core.urls import moved_redact
 
-__all__ = ["AsyncLock", "Lock", "LockBackend", "get_backend", "redact"]
+__all__ = ["AsyncLock", "Lock", "LockBackend", "get_backend"]
+
+
+def __getattr__(name: str) -> object:
+    return moved_redact(__name__, name)

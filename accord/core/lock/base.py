@@ -33,7 +33,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from accord.core.errors import ConfigurationError, UnknownProviderError
-from accord.core.urls import redact
+from accord.core.urls import moved_redact
+from accord.core.urls import redact as _redact
 from accord.core.validate import number
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "OwnerAwareBackend",
     "clear_backend_cache",
     "get_backend",
-    "redact",
 ]
 
 #: The URL schemes accord serves itself (a plugin may add more).
@@ -161,14 +161,14 @@ class OwnerAwareBackend(LockBackend, Protocol):
 def _scheme_of(url: object) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ConfigurationError(
-            f"lock URL {url!r} is invalid: expected a non-empty string such as "
+            f"lock URL {_redact(url)!r} is invalid: expected a non-empty string such as "
             "'redis://host:6379/0', 'zookeeper://host:2181/chroot', 'file:///var/lock/app' "
             "or 'memory://'."
         )
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
         raise ConfigurationError(
-            f"lock URL {redact(url)!r} has no scheme: expected '<scheme>://...', "
+            f"lock URL {_redact(url)!r} has no scheme: expected '<scheme>://...', "
             f"with a scheme among {', '.join(BUILTIN_SCHEMES)} or one a plugin provides."
         )
     return scheme.lower()
@@ -247,7 +247,7 @@ def get_backend(url: str, options: Mapping[str, Any] | None = None, **keywords: 
             failed = ", ".join(sorted(manager.failed_plugins))
             hint = f" Plugins that failed to load: {failed}." if failed else ""
             raise UnknownProviderError(
-                f"no lock backend serves the scheme {scheme!r} of {redact(url)!r}. "
+                f"no lock backend serves the scheme {scheme!r} of {_redact(url)!r}. "
                 f"Built-in schemes: {', '.join(BUILTIN_SCHEMES)}; install or register a "
                 f"plugin that implements accord_lock_backend for others.{hint}"
             )
@@ -296,3 +296,7 @@ def option(
         raise ConfigurationError(
             f"lock backend option {name}={value!r} is invalid: expected {kind.__name__}."
         ) from None
+
+
+def __getattr__(name: str) -> object:
+    return moved_redact(__name__, name)

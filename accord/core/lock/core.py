@@ -27,6 +27,7 @@ from accord.core.errors import (
 from accord.core.lock import renewer
 from accord.core.lock.base import LockBackend, backend_options, get_backend
 from accord.core.plugins import emit, get_plugin_manager, notify
+from accord.core.urls import redact
 from accord.core.validate import number, number_or_none
 
 __all__ = ["MAX_TTL", "MIN_TTL", "LockCore", "validate_timeout", "validate_ttl"]
@@ -124,7 +125,7 @@ class LockCore:
         if (url is None) == (backend is None):
             raise ConfigurationError(
                 "Lock needs exactly one of url= (e.g. 'redis://localhost:6379/0') or backend=; "
-                f"got url={url!r}, backend={backend!r}."
+                f"got url={redact(url) if url is not None else None!r}, backend={backend!r}."
             )
         options = backend_options(options, keywords, type(self).__name__)
         if backend is not None and options:
@@ -139,6 +140,8 @@ class LockCore:
         # setup must fail before anything is held (get_backend loads them too).
         get_plugin_manager()
         self.backend: LockBackend = backend if backend is not None else get_backend(url, options)  # type: ignore[arg-type]
+        # What repr, errors and hooks show; a plugin backend's url may hold a password.
+        self.url = redact(self.backend.url)
         self._on_lost: list[LostCallback] = [on_lost] if callable(on_lost) else list(on_lost)
         self._state = threading.Lock()
         self._owner: str | None = None
@@ -223,7 +226,7 @@ class LockCore:
             if self._doubt() is not None
             else "free"
         )
-        return f"<Lock {self.name!r} on {self.backend.url} {state} token={self._token}>"
+        return f"<Lock {self.name!r} on {self.url} {state} token={self._token}>"
 
     # -- the steps of acquire and release, shared with AsyncLock ---------------------------
 
@@ -245,7 +248,7 @@ class LockCore:
     def _acquired(self, owner: str, token: int | None, started: float) -> bool:
         now = time.monotonic()
         if token is None:
-            emit("accord_lock_not_acquired", self.name, self.backend.url, now - started)
+            emit("accord_lock_not_acquired", self.name, self.url, now - started)
             return False
         with self._state:
             self._owner, self._token, self._acquired_at = owner, token, now
@@ -255,7 +258,7 @@ class LockCore:
             # counts from one renewal interval ago: the first renewal then
             # comes at once and confirms it.
             self._start_upkeep(owner, max(started, now - self.ttl * RENEW_FRACTION))
-            emit("accord_lock_acquired", self.name, self.backend.url, token, now - started)
+            emit("accord_lock_acquired", self.name, self.url, token, now - started)
         except BaseException:
             self._abandon(owner)  # a failed acquire holds nothing
             raise
@@ -321,12 +324,11 @@ class LockCore:
             )
         if lost is not None:
             raise NotOwned(f"lock {self.name!r} was lost ({lost}) before release.")
-        emit("accord_lock_released", self.name, self.backend.url, self._token, held)
+        emit("accord_lock_released", self.name, self.url, self._token, held)
 
     def _timed_out(self) -> LockTimeout:
         return LockTimeout(
-            f"lock {self.name!r} on {self.backend.url} was not free within "
-            f"{self.timeout} s (timeout=)."
+            f"lock {self.name!r} on {self.url} was not free within {self.timeout} s (timeout=)."
         )
 
     def _exit_error(self, error: Exception, exc: BaseException | None) -> Exception | None:
@@ -377,7 +379,7 @@ class LockCore:
         notify(
             "accord_lock_lost",
             name=self.name,
-            url=self.backend.url,
+            url=self.url,
             token=self._token,
             held=time.monotonic() - self._acquired_at,
             reason=reason,

@@ -59,6 +59,9 @@ class Lock(LockCore):
         *url*; each backend documents its own. Options passed as keywords
         still work and warn (``DeprecationWarning``).
 
+    The attribute ``url`` is the backend's URL with every password replaced by
+    ``***`` (:func:`accord.core.urls.redact`): what ``repr``, errors and hooks show.
+
     **Fencing.** Each successful acquire sets :attr:`token` to an integer
     greater than any token issued before for this name on this backend
     (what each backend guarantees, and when, is in the lock guide). Pass it

@@ -24,7 +24,7 @@ from accord.contrib.django.cache.options import (
 )
 from accord.core.errors import AccordError
 from accord.core.ring import HashRing
-from accord.core.urls import redact
+from accord.core.urls import moved_redact
 
 __all__ = [
     "FAILOVER_POLICIES",
@@ -35,7 +35,6 @@ __all__ = [
     "RingOptions",
     "build_ring",
     "parse_config",
-    "redact",
 ]
 
 #: The largest node weight accepted (weights are relative; each unit costs ring points).
@@ -98,3 +97,7 @@ def parse_config(
             "'hash' ('xxh3', 'md5', 'ketama', 'ketama-libmemcached' or a plugin's name).",
         ) from exc
     return config
+
+
+def __getattr__(name: str) -> object:
+    return moved_redact(__name__, name)

@@ -38,7 +38,7 @@ from accord.core.redis_url import (
     parse_database,
     parse_multi_host_url,
 )
-from accord.core.urls import redact
+from accord.core.urls import redact, scrub
 from accord.core.validate import number
 
 __all__ = ["LOCATION_FORMS", "SENTINEL_QUERY_OPTIONS", "NodeConfig", "parse_location"]
@@ -222,17 +222,26 @@ def _parse_url(spot: str, url: str, known: frozenset[str]) -> NodeConfig:
             f"({shown!r}) is not a valid Redis URL: its scheme {scheme or '(none)'!r} is not "
             f"one of {(*_PLAIN, *_SENTINEL, *_CLUSTER)}",
         )
+    problem = None
     try:
         node = _plain(url, scheme) if scheme in _PLAIN else _multi_host(url, scheme)
     except ValueError as exc:
-        raise _error(spot, f"({shown!r}) is not a valid Redis URL: {exc}") from None
+        # The parser may quote a piece of a password cut at an unescaped "/", "#" or "@":
+        # scrubbed, and raised outside this block so that its error is not the context.
+        problem = scrub(str(exc), url)
+    if problem is not None:
+        raise _error(spot, f"({shown!r}) is not a valid Redis URL: {problem}")
     allowed = (
         known | {"weight", "db"} | (set(SENTINEL_QUERY_OPTIONS) if scheme in _SENTINEL else set())
     )
     bad = [key for key in node.options if key not in allowed]
     if bad:
         raise _error(
-            spot, f"({shown!r}) is not a valid Redis URL: its query has unknown option {bad[0]!r}"
+            spot,
+            scrub(
+                f"({shown!r}) is not a valid Redis URL: its query has unknown option {bad[0]!r}",
+                url,
+            ),
         )
     return node
 
@@ -246,6 +255,12 @@ _db = parse_database
 
 def _plain(url: str, scheme: str) -> NodeConfig:
     parts = urlsplit(url)
+    if "@" in parts.path or "@" in parts.fragment:
+        # A password with an unescaped "/" or "#": the rest would be taken for the path.
+        raise ValueError(
+            "it has an '@' after its host: a password holding '/', '#', '?' or '@' must be "
+            "URL-encoded (e.g. '/' as %2F)"
+        )
     options = _query(parts.query)
     if scheme == "unix":
         if not parts.path:

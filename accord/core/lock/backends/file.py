@@ -47,6 +47,7 @@ from typing import Any
 
 from accord.core.errors import ConfigurationError, LockBackendError
 from accord.core.hookspecs import hookimpl
+from accord.core.urls import redact
 
 __all__ = ["FileBackend", "accord_lock_backend"]
 
@@ -300,7 +301,7 @@ def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> Fi
     parts = urllib.parse.urlsplit(url)
     if parts.netloc not in ("", "localhost") or not parts.path or parts.query:
         raise ConfigurationError(
-            f"lock URL {url!r} is invalid: expected 'file:///absolute/path/to/dir' "
+            f"lock URL {redact(url)!r} is invalid: expected 'file:///absolute/path/to/dir' "
             "(three slashes, a directory on this host, no query)."
         )
     if options:

@@ -21,6 +21,7 @@ from typing import Any
 
 from accord.core.errors import ConfigurationError
 from accord.core.hookspecs import hookimpl
+from accord.core.urls import redact
 
 __all__ = ["MemoryBackend", "accord_lock_backend"]
 
@@ -42,7 +43,7 @@ class MemoryBackend:
     cancellable = True
 
     def __init__(self, url: str = "memory://") -> None:
-        self.url = url
+        self.url = redact(url)
         self._cond = threading.Condition()
         self._locks: dict[str, _State] = {}
 
@@ -158,7 +159,7 @@ def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> Me
     namespace = rest.strip("/")
     if "?" in namespace or "#" in namespace:
         raise ConfigurationError(
-            f"lock URL {url!r} is invalid: expected 'memory://' or 'memory://<namespace>'."
+            f"lock URL {redact(url)!r} is invalid: expected 'memory://' or 'memory://<namespace>'."
         )
     with _namespaces_lock:
         return _namespaces.setdefault(namespace, MemoryBackend(f"memory://{namespace}"))

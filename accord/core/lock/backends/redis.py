@@ -66,8 +66,9 @@ from accord.core.hookspecs import hookimpl
 from accord.core.lock import renewer
 from accord.core.lock.backends import redis_scripts as lua
 from accord.core.lock.backends.redis_scripts import holder_key
-from accord.core.lock.base import option, redact
+from accord.core.lock.base import option
 from accord.core.optional import import_optional
+from accord.core.urls import redact, scrub
 from accord.core.validate import number
 
 __all__ = ["RedisBackend", "accord_lock_backend", "backend_settings", "holder_key"]
@@ -473,16 +474,28 @@ class RedisBackend:
 
 def _check_database(url: str) -> None:
     parts = urllib.parse.urlsplit(url)
+    if "@" in parts.path or "@" in parts.fragment:
+        # A password with an unescaped "/" or "#": redis-py would take the rest for the
+        # socket path or the database, and its errors would show that piece.
+        raise ConfigurationError(
+            f"lock URL {redact(url)!r} has an '@' after its host: a password holding "
+            "'/', '#', '?' or '@' must be URL-encoded (e.g. '/' as %2F), as in "
+            "'redis://:p%2Fss@host:6379/0'."
+        )
     found = [
         *([parts.path.strip("/")] if parts.scheme in ("redis", "rediss") and parts.path else []),
         *urllib.parse.parse_qs(parts.query).get("db", []),
     ]
     for db in found:
         if db and not db.isdigit():
+            # A password with an unescaped "/" or "@" ends up in the "database": scrub it.
             raise ConfigurationError(
-                f"lock URL {redact(url)!r} names the database {db!r}: expected a number "
-                "(0-15 on a default server), as in 'redis://host:6379/0' or "
-                "'unix:///path/to/redis.sock?db=0'."
+                scrub(
+                    f"lock URL {redact(url)!r} names the database {db!r}: expected a number "
+                    "(0-15 on a default server), as in 'redis://host:6379/0' or "
+                    "'unix:///path/to/redis.sock?db=0'.",
+                    url,
+                )
             )
 
 
@@ -548,9 +561,11 @@ def accord_lock_backend(scheme: str, url: str, options: Mapping[str, Any]) -> Re
     _check_database(url)
     try:
         return RedisBackend(url, **settings)
-    except ValueError as exc:  # redis-py's URL parser
-        raise ConfigurationError(
-            f"lock URL {redact(url)!r} is invalid: {exc}. Expected e.g. "
-            "'redis://[:password@]host:6379/0', 'rediss://host:6380/0' or "
-            "'unix:///path/to/redis.sock?db=0'."
-        ) from exc
+    except ValueError as exc:  # redis-py's URL parser; its message may quote the URL
+        problem = scrub(str(exc), url)
+    # Raised outside the except block: the parser's own error (the context) may hold a password.
+    raise ConfigurationError(
+        f"lock URL {redact(url)!r} is invalid: {problem}. Expected e.g. "
+        "'redis://[:password@]host:6379/0', 'rediss://host:6380/0' or "
+        "'unix:///path/to/redis.sock?db=0'."
+    ) from ValueError(problem)

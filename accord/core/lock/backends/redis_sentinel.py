@@ -38,7 +38,6 @@ from typing import Any
 from accord.core.errors import ConfigurationError
 from accord.core.hookspecs import hookimpl
 from accord.core.lock.backends.redis import RedisBackend, backend_settings
-from accord.core.lock.base import redact
 from accord.core.optional import import_optional
 from accord.core.redis_url import (
     SENTINEL_QUERY_OPTIONS,
@@ -47,6 +46,7 @@ from accord.core.redis_url import (
     parse_multi_host_url,
     split_sentinel_options,
 )
+from accord.core.urls import redact, scrub
 
 __all__ = ["RedisSentinelBackend", "accord_lock_backend"]
 
@@ -84,12 +84,15 @@ def accord_lock_backend(
     """Serve ``redis+sentinel://`` and ``rediss+sentinel://`` (see the module docstring)."""
     if scheme not in SENTINEL_SCHEMES:
         return None
+    problem = None
     try:
         target = parse_multi_host_url(url)
-    except ValueError as exc:
+    except ValueError as exc:  # may quote a piece of a password: scrubbed, raised outside
+        problem = scrub(str(exc), url)
+    if problem is not None:
         raise ConfigurationError(
-            f"lock URL {redact(url)!r} is invalid: {exc}. Expected {_FORM}."
-        ) from None
+            f"lock URL {redact(url)!r} is invalid: {problem}. Expected {_FORM}."
+        ) from ValueError(problem)
     unknown = sorted(set(target.options) - {*SENTINEL_QUERY_OPTIONS, "username", "password"})
     if unknown:
         raise ConfigurationError(

@@ -69,7 +69,8 @@ from accord.core.lock.backends.zookeeper_session import (
     Doubt,
     ZooKeeperSession,
 )
-from accord.core.lock.base import option, redact
+from accord.core.lock.base import option
+from accord.core.urls import redact
 from accord.core.zookeeper_url import parse_zookeeper_url
 
 __all__ = ["PARENT_IDLE", "ZooKeeperBackend", "accord_lock_backend"]

@@ -31,8 +31,8 @@ from typing import Any
 
 from accord.core.errors import LockBackendError
 from accord.core.lock import renewer
-from accord.core.lock.base import redact
 from accord.core.optional import import_optional
+from accord.core.urls import redact
 
 __all__ = ["LOST", "PARENT_IDLE", "SUSPENDED", "Doubt", "ZooKeeperSession"]
 
