@@ -257,7 +257,7 @@ def _plain(url: str, scheme: str) -> NodeConfig:
     parts = urlsplit(url)
     if "@" in parts.path or "@" in parts.fragment:
         # A password with an unescaped "/" or "#": the rest would be taken for the path.
-        raise ValueError(
+        raise ConfigurationError(
             "it has an '@' after its host: a password holding '/', '#', '?' or '@' must be "
             "URL-encoded (e.g. '/' as %2F)"
         )
