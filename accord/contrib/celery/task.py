@@ -382,7 +382,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         retries = int(request.retries or 0)
         owner = Owner.run(request.id, retries, getattr(request, RUN_FIELD, None))
         token = self._take(backend, key, name, owner, config)
-        lease = Lease(backend, name, str(owner), token, config.lease, config.max_lease)
+        lease = Lease(backend, name, str(owner), token, config.ttl, config.max_lease)
         # The request context is per run (and per thread): the lease lives there.
         vars(request).update(singleton=lease, singleton_token=token)
         if self._finished(request):
@@ -396,7 +396,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             # The retry is a new run of this task id: it takes the lease over from
             # a reservation for its number, kept for its countdown and a lease.
             retry = lease.successor or str(Owner.reservation(request.id, retries + 1))
-            lease.hand_on(retry, _retry_delay(exc) + config.lease)
+            lease.hand_on(retry, _retry_delay(exc) + config.ttl)
             raise
         # Any other end: the task_postrun handler releases the lease, once the
         # result is stored (so a later delivery sees that this run finished).
@@ -408,11 +408,11 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         reserved = getattr(self.request, RESERVATION_FIELD, None)
         if isinstance(reserved, str) and Owner.parse(reserved).retries == owner.retries:
             # The common case: one round trip takes over the reservation the message names.
-            token = backend.take_over(name, reserved, str(owner), config.lease)
+            token = backend.take_over(name, reserved, str(owner), config.ttl)
             if token is not None:
                 return token
         for _ in range(_ENQUEUE_TRIES):
-            token = backend.acquire(name, str(owner), config.lease, 0)
+            token = backend.acquire(name, str(owner), config.ttl, 0)
             if token is not None:
                 return token
             held = backend.holder(name)
@@ -421,7 +421,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             holder = Owner.parse(held[0])
             if holder.task_id != owner.task_id:
                 if self._ended(holder):
-                    token = backend.take_over(name, held[0], str(owner), config.lease)
+                    token = backend.take_over(name, held[0], str(owner), config.ttl)
                     if token is not None:
                         return token
                     continue
@@ -432,7 +432,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
                     f"{holder.retries} has taken over"
                 )
             if holder.kind == RESERVED:
-                token = backend.take_over(name, held[0], str(owner), config.lease)
+                token = backend.take_over(name, held[0], str(owner), config.ttl)
                 if token is not None:
                     return token
                 continue
@@ -444,7 +444,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         request = self.request
         if request.is_eager:
             raise self._duplicate_error(key, request.id)
-        delay = min(max(config.lease / 3, 0.5), 5.0)
+        delay = min(max(config.ttl / 3, 0.5), 5.0)
         logger.info(
             "singleton task %s[%s]: another delivery of this task id runs (%s); "
             "this one comes back in %.1f s",
