@@ -27,6 +27,7 @@ import datetime
 import functools
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -36,7 +37,13 @@ from celery.backends.base import DisabledBackend
 from celery.exceptions import Ignore, Retry
 
 from accord.contrib.celery.keys import lock_name
-from accord.contrib.celery.lease import Lease, SingletonBackend, backend_for, release_quietly
+from accord.contrib.celery.lease import (
+    Lease,
+    SingletonBackend,
+    backend_for,
+    end_run,
+    release_quietly,
+)
 from accord.contrib.celery.options import SingletonConfig
 from accord.contrib.celery.owners import RESERVED, RUN, Owner
 from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask, TaskError
@@ -361,8 +368,8 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         on_duplicate = self.singleton_config().on_duplicate
         if on_duplicate == "raise":
             raise AlreadyRunning(
-                f"singleton task {self.name!r} with key {key} is already queued or running "
-                f"as task {holder_id}; on_duplicate='raise'.",
+                f"singleton task {self.name!r} with key {key} is already queued or "
+                f"running as task {holder_id}; on_duplicate='raise'.",
                 holder_id=holder_id,
             )
         if on_duplicate == "drop":
@@ -381,15 +388,18 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         backend = self.lock_backend()
         retries = int(request.retries or 0)
         owner = Owner.run(request.id, retries, getattr(request, RUN_FIELD, None))
+        since = time.monotonic()  # the lease counts from before the call that took it
         token = self._take(backend, key, name, owner, config)
-        lease = Lease(backend, name, str(owner), token, config.ttl, config.max_lease)
+        lease = Lease.adopt(
+            name, backend=backend, owner=str(owner), token=token, ttl=config.ttl,
+            since=since, max_lease=config.max_lease,
+        )  # fmt: skip
         # The request context is per run (and per thread): the lease lives there.
         vars(request).update(singleton=lease, singleton_token=token)
         if self._finished(request):
-            lease.release()
+            end_run(lease)
             vars(request).update(singleton=None)
             raise Ignore(f"task {request.id} already finished: this later delivery is not run")
-        lease.start()
         try:
             return super().__call__(*args, **kwargs)
         except Retry as exc:
@@ -506,8 +516,8 @@ class SingletonTask(Task):  # type: ignore[type-arg]
 
     def _duplicate_error(self, key: str, holder_id: str | None) -> DuplicateTask:
         return DuplicateTask(
-            f"singleton task {self.name!r} with key {key} was not run: task {holder_id} "
-            "held the key when the worker took it up.",
+            f"singleton task {self.name!r} with key {key} was not run: task "
+            f"{holder_id} held the key when the worker took it up.",
             holder_id,
         )
 
@@ -594,10 +604,15 @@ def _read_gate(sender: Any = None, **_: Any) -> None:
 
 
 def _release_after_run(task: Any, **_: Any) -> None:
-    """Release the run's lease once its result is stored (task_postrun)."""
+    """Release the run's lease once its result is stored (task_postrun).
+
+    A lease lost meanwhile makes ``Lease.release`` raise ``NotOwned``:
+    :func:`~accord.contrib.celery.lease.end_run` logs it (the loss is marked
+    and its hook fired by the release), and the stored result stands.
+    """
     lease = getattr(getattr(task, "request", None), "singleton", None)
     if isinstance(lease, Lease):
-        lease.release()
+        end_run(lease)
 
 
 signals.task_postrun.connect(_release_after_run, weak=False)

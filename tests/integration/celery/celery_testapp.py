@@ -21,7 +21,7 @@ import redis
 from celery import Celery
 
 from accord.contrib.celery import SingletonTask, current_lease, singleton_task
-from accord.core.errors import LockLost
+from accord.core.errors import LockLost, NotOwned
 from accord.testing.history import FencedStore, History
 
 QUEUE_ENV = "ACCORD_TEST_QUEUE"
@@ -203,6 +203,18 @@ def make_app(
         except LockLost:
             return "lost"
         return "held"
+
+    @singleton_task(
+        app=app, shared=False, bind=True, name="t.release_after_loss", ttl=0.6, max_lease=1.0,
+    )  # fmt: skip
+    def release_after_loss(self: Any, account: str) -> str:
+        record(app, self, account)
+        time.sleep(2.0)  # max_lease ends the lease meanwhile
+        try:
+            current_lease().release()
+        except NotOwned:
+            return "NotOwned"
+        return "released"
 
     @singleton_task(
         app=app,
