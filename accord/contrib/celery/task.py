@@ -368,7 +368,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         on_duplicate = self.singleton_config().on_duplicate
         if on_duplicate == "raise":
             raise AlreadyRunning(
-                f"singleton task {self.name!r} with key {key} is already queued or "
+                f"singleton task {self.name!r} with key {_digest(key)} is already queued or "
                 f"running as task {holder_id}; on_duplicate='raise'.",
                 holder_id=holder_id,
             )
@@ -516,7 +516,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
 
     def _duplicate_error(self, key: str, holder_id: str | None) -> DuplicateTask:
         return DuplicateTask(
-            f"singleton task {self.name!r} with key {key} was not run: task "
+            f"singleton task {self.name!r} with key {_digest(key)} was not run: task "
             f"{holder_id} held the key when the worker took it up.",
             holder_id,
         )
@@ -538,6 +538,15 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         if request.id and not (request.ignore_result or self.ignore_result):
             self.backend.mark_as_failure(request.id, exc, request=request)
         raise Ignore(str(exc))
+
+
+def _digest(key: str) -> str:
+    """How messages name a key: its lock name (a digest), never the arguments in it.
+
+    Arguments may be secrets, and these messages are stored in the result
+    backend (``DuplicateTask``) and logged by callers (``AlreadyRunning``).
+    """
+    return lock_name(key)
 
 
 class _Stop(BaseException):

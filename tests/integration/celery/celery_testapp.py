@@ -216,6 +216,17 @@ def make_app(
             return "NotOwned"
         return "released"
 
+    # Tasks whose arguments hold a secret: no message accord makes may show it.
+    @singleton_task(app=app, shared=False, bind=True, name="t.secret", on_duplicate="raise")
+    def secret(self: Any, account: str, password: str, sleep: float = 0.5) -> dict[str, Any]:
+        return body(self, account, sleep)
+
+    @singleton_task(app=app, shared=False, bind=True, name="t.secret_worker_only", reserve=None)
+    def secret_worker_only(
+        self: Any, account: str, password: str, sleep: float = 0.5
+    ) -> dict[str, Any]:
+        return body(self, account, sleep)
+
     @singleton_task(
         app=app,
         shared=False,
