@@ -16,15 +16,11 @@ from accord.core.lock import Lock, base, get_backend
 OWNER = "task-1|run|0|abcdef"
 
 
-@pytest.fixture(autouse=True)
-def fresh_backends() -> Iterator[None]:
-    yield
-    base.clear_backend_cache()
-
-
 @pytest.fixture
-def backend() -> Any:
-    return get_backend(f"memory://{uuid.uuid4().hex}")
+def backend() -> Iterator[Any]:
+    """A memory:// backend of its own (closed with the others afterwards)."""
+    yield get_backend(f"memory://{uuid.uuid4().hex}")
+    base.clear_backend_cache()
 
 
 def adopted(backend: Any, ttl: float = 5.0, **kwargs: Any) -> Lease:

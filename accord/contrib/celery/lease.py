@@ -104,25 +104,18 @@ class Lease(Lock):
         name: str,
         url: str | None = None,
         *,
-        backend: LockBackend | None = None,
         owner: str,
-        token: int,
-        ttl: float = 30.0,
-        renew: bool = True,
         on_lost: LostCallback | Iterable[LostCallback] = (),
-        since: float | None = None,
         max_lease: float | None = None,
+        **adopt: Any,
     ) -> Lease:
-        """:meth:`Lock.adopt <accord.core.lock.Lock.adopt>`, and a cap on the hold.
+        """:meth:`Lock.adopt <accord.core.lock.Lock.adopt>` (same arguments), and a cap.
 
-        :param max_lease: seconds after *since* when the lease is released and
+        :param max_lease: seconds after ``since`` when the lease is released and
             counts as lost (reason ``"max_lease reached"``); None: no cap.
         """
         callbacks = [on_lost] if callable(on_lost) else list(on_lost)
-        lease = super().adopt(
-            name, url, backend=backend, owner=owner, token=token, ttl=ttl, renew=renew,
-            on_lost=[_log_loss, *callbacks], since=since,
-        )  # fmt: skip
+        lease = super().adopt(name, url, owner=owner, on_lost=[_log_loss, *callbacks], **adopt)
         lease._run_owner = owner
         if max_lease is not None:
             ends = lease._acquired_at + max_lease
