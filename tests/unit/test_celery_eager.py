@@ -65,8 +65,7 @@ def test_a_renewal_in_flight_after_hand_on_cannot_shorten_the_retrys_hold(app: C
 
     backend: Any = get_backend(app.conf.accord_lock_url)
     token = backend.acquire("job", "t|run|0|aa", 5.0, 0)
-    lease = Lease(backend, "job", "t|run|0|aa", token, 5.0, None)
-    lease.start()
+    lease = Lease.adopt("job", backend=backend, owner="t|run|0|aa", token=token, ttl=5.0)
     assert lease.hand_on("t|reserved|1|bb", 30.0) > token
     assert not backend.renew("job", "t|run|0|aa", 0.01)  # the late renewal finds another owner
     assert backend.holder("job")[0] == "t|reserved|1|bb"

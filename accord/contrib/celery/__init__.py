@@ -11,6 +11,7 @@ a duplicate that reaches a worker is not run and ends as ``FAILURE`` with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ import_optional("celery", extra="celery", purpose="Singleton tasks (accord.contr
 
 from accord.contrib.celery import worker as _worker  # noqa: E402, F401  (connects the revoke handler)
 from accord.contrib.celery.lease import Lease  # noqa: E402
-from accord.contrib.celery.options import SingletonConfig  # noqa: E402
+from accord.contrib.celery.options import DEFAULT, SingletonConfig, _Default  # noqa: E402
 from accord.contrib.celery.task import SingletonTask, task_function  # noqa: E402
 from accord.core.errors import ConfigurationError, TaskError  # noqa: E402
 
@@ -30,15 +31,16 @@ __all__ = ["Lease", "SingletonTask", "current_lease", "singleton_task"]
 def singleton_task(
     fun: Callable[..., Any] | None = None,
     *,
-    key: Sequence[str] | Callable[..., Any] | None = None,
-    on_duplicate: str = "return_existing",
-    lease: float = 60.0,
-    max_lease: float | None = None,
-    reserve: float | None = 60.0,
-    lock_url: str | None = None,
-    lock_options: Mapping[str, Any] | None = None,
+    key: Sequence[str] | Callable[..., Any] | _Default | None = DEFAULT,
+    on_duplicate: str | _Default = DEFAULT,
+    ttl: float | _Default = DEFAULT,
+    max_lease: float | _Default | None = DEFAULT,
+    reserve: float | _Default | None = DEFAULT,
+    lock_url: str | _Default | None = DEFAULT,
+    lock_options: Mapping[str, Any] | _Default | None = DEFAULT,
     app: Any = None,
     base: type[SingletonTask] = SingletonTask,
+    lease: float | _Default = DEFAULT,
     **task_options: Any,
 ) -> Any:
     """Declare a Celery task of which at most one copy per key is queued or running.
@@ -49,7 +51,10 @@ def singleton_task(
 
     Use it bare (``@singleton_task``) or with options; every other keyword
     (``bind=True``, ``name=``, ``max_retries=``, ``acks_late=``...) goes to
-    Celery. Without ``app=`` it is a ``shared_task``.
+    Celery. Without ``app=`` it is a ``shared_task``. An option left out
+    (``DEFAULT``) takes the default of the field of that name of
+    :class:`~accord.contrib.celery.options.SingletonConfig` (the table of
+    options in the guide lists them).
 
     :param key: ``None``: the task name and every argument, bound to the
         signature with defaults applied; a list of argument names; ``()``:
@@ -58,35 +63,51 @@ def singleton_task(
         ``"return_existing"`` (the holder's ``AsyncResult``), ``"raise"``
         (:class:`~accord.core.errors.AlreadyRunning` with ``holder_id``) or
         ``"drop"`` (``None``).
-    :param lease: seconds the execution lease lasts if not renewed; renewed
-        every ``lease / 3`` while the body runs, so a killed worker's key is
-        free after at most this long.
-    :param max_lease: stop renewing after this many seconds (None: no cap);
-        the lease is then lost and ``ensure_held()`` raises.
+    :param ttl: seconds the execution lease lasts if not renewed (as
+        ``Lock(ttl=)``); renewed every ``ttl / 3`` while the body runs, so a
+        killed worker's key is free after at most this long.
+    :param max_lease: stop renewing after this many seconds of holding (None:
+        no cap); the lease is then released and lost, and ``ensure_held()`` raises.
     :param reserve: seconds an enqueue reservation lasts after the message
         may run (its ``countdown``/``eta``), unless the worker adopts it
         first; ``None`` or ``False``: no reservation, the worker alone guards.
     :param lock_url: the lock backend URL; default: the Celery setting
         ``accord_lock_url``.
-    :param lock_options: lock backend options (default: the Celery setting
-        ``accord_lock_options``, then these).
+    :param lock_options: the lock backend options, the same mapping as
+        ``Lock(options=...)`` takes (default: the Celery setting
+        ``accord_lock_options``, then these on top).
     :param app: a Celery app to register with (default: ``shared_task``).
     :param base: a subclass of :class:`SingletonTask` to use as base class.
+    :param lease: deprecated spelling of *ttl* (warns; both together raise
+        :class:`~accord.core.errors.ConfigurationError`).
     """
     if not (isinstance(base, type) and issubclass(base, SingletonTask)):
         raise ConfigurationError(
             f"base={base!r} is invalid: singleton tasks need a subclass of "
             "accord.contrib.celery.SingletonTask."
         )
-    options = {
+    if lease is not DEFAULT:
+        if ttl is not DEFAULT:
+            raise ConfigurationError(
+                f"singleton_task() got both ttl={ttl!r} and lease={lease!r}: pass only ttl= "
+                "(lease= is its deprecated spelling)."
+            )
+        warnings.warn(
+            "singleton_task(lease=...) is deprecated: use singleton_task(ttl=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        ttl = lease
+    given = {
         "key": key,
         "on_duplicate": on_duplicate,
-        "lease": lease,
+        "ttl": ttl,
         "max_lease": max_lease,
         "reserve": reserve,
         "lock_url": lock_url,
         "lock_options": lock_options,
     }
+    options = {name: value for name, value in given.items() if value is not DEFAULT}
 
     def decorate(function: Callable[..., Any]) -> Any:
         name = task_options.get("name") or f"{function.__module__}.{function.__qualname__}"

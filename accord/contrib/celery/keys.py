@@ -5,8 +5,10 @@ not take, or is neither a list of names nor a callable, raises
 :class:`~accord.core.errors.ConfigurationError` when the task is declared. A
 call whose key arguments cannot be serialised canonically (or that does not
 fit the task's signature) raises :class:`~accord.core.errors.TaskKeyError`
-at call time, naming the argument, its value and what is accepted; nothing
-is enqueued.
+at call time, naming the argument, the type of its value and what is
+accepted; nothing is enqueued. No message here shows an argument's value: an
+argument may be a secret, and a ``TaskKeyError`` raised in the worker is
+stored in the result backend (and callers log what they catch).
 
 The key is the task name plus the canonical JSON (sorted keys, no spaces,
 tuples as lists) of the arguments bound to the function's signature with
@@ -43,7 +45,8 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise TaskKeyError(
-                f"{where} = {value!r} cannot be part of a singleton key: {_ACCEPTED}"
+                f"{where} is a float that is not finite (nan or infinity): it cannot be part "
+                f"of a singleton key. Accepted: {_ACCEPTED}"
             )
         return value
     if isinstance(value, (list, tuple)):
@@ -53,10 +56,10 @@ def _plain(value: Any, where: str) -> Any:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TaskKeyError(
-                    f"{where} has the key {k!r} ({type(k).__name__}); a singleton key "
-                    f"accepts dicts with str keys only. Accepted values: {_ACCEPTED}"
+                    f"{where} is a dict with a key of type {type(k).__name__}; a singleton "
+                    f"key accepts dicts with str keys only. Accepted values: {_ACCEPTED}"
                 )
-            out[k] = _plain(v, f"{where}[{k!r}]")
+            out[k] = _plain(v, f"{where}[...]")
         return out
     if isinstance(value, uuid.UUID):
         return {"$uuid": str(value)}
@@ -65,10 +68,17 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
         return {"$" + type(value).__name__: value.isoformat()}
     raise TaskKeyError(
-        f"{where} = {value!r} ({type(value).__name__}) cannot be part of a singleton key: "
+        f"{where} is of type {_type_name(value)}, which cannot be part of a singleton key: "
         f"it has no canonical form. Accepted: {_ACCEPTED}. Leave it out with key=[...] "
         "or compute the key with key=callable."
     )
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 #: Made once: ``json.dumps`` with options builds an encoder per call.
@@ -105,7 +115,7 @@ class KeySpec:
         if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters):
             self._positional = tuple(self.signature.parameters)
         self._prefix = f"{task_name}:"
-        self._where = f"argument of task {task_name!r}"
+        self._where = f"of task {task_name!r}"
         self.names: tuple[str, ...] | None = None
         self.function: Callable[..., Any] | None = None
         if callable(key):
@@ -134,10 +144,11 @@ class KeySpec:
         """The call's arguments by name, defaults applied; TaskKeyError if they do not fit."""
         try:
             bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
+        except TypeError as exc:  # its message names parameters, never values
             raise TaskKeyError(
                 f"task {self.task_name!r} called with arguments that do not fit its "
-                f"signature {self.signature}: {exc}; args={tuple(args)!r}, kwargs={dict(kwargs)!r}."
+                f"signature {self.signature}: {exc}; got {len(args)} positional arguments "
+                f"and the keyword arguments {sorted(kwargs)}."
             ) from None
         bound.apply_defaults()
         return dict(bound.arguments)
@@ -156,7 +167,9 @@ class KeySpec:
         if self.names is not None:
             arguments = {name: arguments[name] for name in self.names}
         parts = {
-            name: value if type(value) in _NATIVE else _plain(value, f"{self._where} {name!r}")
+            name: value
+            if type(value) in _NATIVE
+            else _plain(value, f"argument {name!r} {self._where}")
             for name, value in arguments.items()
         }  # type(): a subclass of str or int (an enum) takes the checked path
         return self._prefix + _encode(parts)

@@ -27,6 +27,7 @@ import datetime
 import functools
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -36,7 +37,13 @@ from celery.backends.base import DisabledBackend
 from celery.exceptions import Ignore, Retry
 
 from accord.contrib.celery.keys import lock_name
-from accord.contrib.celery.lease import Lease, SingletonBackend, backend_for, release_quietly
+from accord.contrib.celery.lease import (
+    Lease,
+    SingletonBackend,
+    backend_for,
+    end_run,
+    release_quietly,
+)
 from accord.contrib.celery.options import SingletonConfig
 from accord.contrib.celery.owners import RESERVED, RUN, Owner
 from accord.core.errors import AlreadyRunning, ConfigurationError, DuplicateTask, TaskError
@@ -361,8 +368,8 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         on_duplicate = self.singleton_config().on_duplicate
         if on_duplicate == "raise":
             raise AlreadyRunning(
-                f"singleton task {self.name!r} with key {key} is already queued or running "
-                f"as task {holder_id}; on_duplicate='raise'.",
+                f"singleton task {self.name!r} with key {_digest(key)} is already queued or "
+                f"running as task {holder_id}; on_duplicate='raise'.",
                 holder_id=holder_id,
             )
         if on_duplicate == "drop":
@@ -381,22 +388,25 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         backend = self.lock_backend()
         retries = int(request.retries or 0)
         owner = Owner.run(request.id, retries, getattr(request, RUN_FIELD, None))
+        since = time.monotonic()  # the lease counts from before the call that took it
         token = self._take(backend, key, name, owner, config)
-        lease = Lease(backend, name, str(owner), token, config.lease, config.max_lease)
+        lease = Lease.adopt(
+            name, backend=backend, owner=str(owner), token=token, ttl=config.ttl,
+            since=since, max_lease=config.max_lease,
+        )  # fmt: skip
         # The request context is per run (and per thread): the lease lives there.
         vars(request).update(singleton=lease, singleton_token=token)
         if self._finished(request):
-            lease.release()
+            end_run(lease)
             vars(request).update(singleton=None)
             raise Ignore(f"task {request.id} already finished: this later delivery is not run")
-        lease.start()
         try:
             return super().__call__(*args, **kwargs)
         except Retry as exc:
             # The retry is a new run of this task id: it takes the lease over from
             # a reservation for its number, kept for its countdown and a lease.
             retry = lease.successor or str(Owner.reservation(request.id, retries + 1))
-            lease.hand_on(retry, _retry_delay(exc) + config.lease)
+            lease.hand_on(retry, _retry_delay(exc) + config.ttl)
             raise
         # Any other end: the task_postrun handler releases the lease, once the
         # result is stored (so a later delivery sees that this run finished).
@@ -408,11 +418,11 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         reserved = getattr(self.request, RESERVATION_FIELD, None)
         if isinstance(reserved, str) and Owner.parse(reserved).retries == owner.retries:
             # The common case: one round trip takes over the reservation the message names.
-            token = backend.take_over(name, reserved, str(owner), config.lease)
+            token = backend.take_over(name, reserved, str(owner), config.ttl)
             if token is not None:
                 return token
         for _ in range(_ENQUEUE_TRIES):
-            token = backend.acquire(name, str(owner), config.lease, 0)
+            token = backend.acquire(name, str(owner), config.ttl, 0)
             if token is not None:
                 return token
             held = backend.holder(name)
@@ -421,7 +431,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
             holder = Owner.parse(held[0])
             if holder.task_id != owner.task_id:
                 if self._ended(holder):
-                    token = backend.take_over(name, held[0], str(owner), config.lease)
+                    token = backend.take_over(name, held[0], str(owner), config.ttl)
                     if token is not None:
                         return token
                     continue
@@ -432,7 +442,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
                     f"{holder.retries} has taken over"
                 )
             if holder.kind == RESERVED:
-                token = backend.take_over(name, held[0], str(owner), config.lease)
+                token = backend.take_over(name, held[0], str(owner), config.ttl)
                 if token is not None:
                     return token
                 continue
@@ -444,7 +454,7 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         request = self.request
         if request.is_eager:
             raise self._duplicate_error(key, request.id)
-        delay = min(max(config.lease / 3, 0.5), 5.0)
+        delay = min(max(config.ttl / 3, 0.5), 5.0)
         logger.info(
             "singleton task %s[%s]: another delivery of this task id runs (%s); "
             "this one comes back in %.1f s",
@@ -506,8 +516,8 @@ class SingletonTask(Task):  # type: ignore[type-arg]
 
     def _duplicate_error(self, key: str, holder_id: str | None) -> DuplicateTask:
         return DuplicateTask(
-            f"singleton task {self.name!r} with key {key} was not run: task {holder_id} "
-            "held the key when the worker took it up.",
+            f"singleton task {self.name!r} with key {_digest(key)} was not run: task "
+            f"{holder_id} held the key when the worker took it up.",
             holder_id,
         )
 
@@ -528,6 +538,15 @@ class SingletonTask(Task):  # type: ignore[type-arg]
         if request.id and not (request.ignore_result or self.ignore_result):
             self.backend.mark_as_failure(request.id, exc, request=request)
         raise Ignore(str(exc))
+
+
+def _digest(key: str) -> str:
+    """How messages name a key: its lock name (a digest), never the arguments in it.
+
+    Arguments may be secrets, and these messages are stored in the result
+    backend (``DuplicateTask``) and logged by callers (``AlreadyRunning``).
+    """
+    return lock_name(key)
 
 
 class _Stop(BaseException):
@@ -594,10 +613,15 @@ def _read_gate(sender: Any = None, **_: Any) -> None:
 
 
 def _release_after_run(task: Any, **_: Any) -> None:
-    """Release the run's lease once its result is stored (task_postrun)."""
+    """Release the run's lease once its result is stored (task_postrun).
+
+    A lease lost meanwhile makes ``Lease.release`` raise ``NotOwned``:
+    :func:`~accord.contrib.celery.lease.end_run` logs it (the loss is marked
+    and its hook fired by the release), and the stored result stands.
+    """
     lease = getattr(getattr(task, "request", None), "singleton", None)
     if isinstance(lease, Lease):
-        lease.release()
+        end_run(lease)
 
 
 signals.task_postrun.connect(_release_after_run, weak=False)

@@ -3,7 +3,7 @@
 Failure behaviour first: every release here is owner-checked (it frees the key
 only if this task id still holds it, so a later holder is never touched) and
 best effort: a lock server failure is logged, and the lease then runs out by
-itself after ``lease`` seconds.
+itself after ``ttl`` seconds.
 
 The pool child releases the lease itself when the body returns or raises
 (soft time limits included). The main process covers what the child cannot:

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from accord.core.errors import (
     ConfigurationError,
@@ -44,6 +44,7 @@ MAX_TTL = 1e9
 _RELEASE_RETRIES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 LostCallback = Callable[["LockCore", str], object]
+_Holder = TypeVar("_Holder", bound="LockCore")
 
 
 _owner_prefix = ""
@@ -150,6 +151,69 @@ class LockCore:
         self._lost_reason: str | None = None
         self._job: renewer.Upkeep | None = None
         self._watch = getattr(self.backend, "watch_lease", None)
+
+    @classmethod
+    def adopt(
+        cls: type[_Holder],
+        name: str,
+        url: str | None = None,
+        *,
+        backend: LockBackend | None = None,
+        owner: str,
+        token: int,
+        ttl: float = 30.0,
+        renew: bool = True,
+        on_lost: LostCallback | Iterable[LostCallback] = (),
+        since: float | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> _Holder:
+        """A lock object that holds an acquisition made elsewhere, by *owner*, with *token*.
+
+        Failure behaviour first: the holding is not checked here (no server
+        call): if *owner* does not hold *name*, the first renewal finds it
+        gone and the lock is lost (:meth:`ensure_held` raises
+        :class:`~accord.core.errors.LockLost`, ``on_lost`` runs) and
+        :meth:`release` raises :class:`~accord.core.errors.NotOwned`. Bad
+        arguments raise :class:`~accord.core.errors.ConfigurationError`.
+
+        From then on it is a lock like one that acquired: it renews the lease
+        every ``ttl / 3`` seconds, reports its loss, and :meth:`release` frees
+        it only while *owner* still holds it (raising ``NotOwned`` otherwise).
+        No ``accord_lock_acquired`` is emitted (nothing was waited for here);
+        release and loss emit their hooks as for any lock.
+
+        It serves an acquisition whose owner string the caller chose: the
+        Celery worker adopts the lease its run took over from a reservation.
+        Acting on it from another process than the one that took it needs a
+        backend that implements :class:`~accord.core.lock.base.OwnerAwareBackend`.
+
+        :param owner: the owner string the acquisition was made with.
+        :param token: its fencing token (what the acquire or take-over returned).
+        :param since: the ``time.monotonic()`` time the lease was (re)granted,
+            i.e. when the call that took it was sent (default: now); renewals
+            and the loss by expiry count from it.
+        The other arguments are those of the constructor (backend options:
+        pass ``backend=get_backend(url, ...)``).
+        """
+        if not isinstance(owner, str) or not owner:
+            raise ConfigurationError(
+                f"owner={owner!r} is invalid: expected the non-empty owner string the "
+                "acquisition was made with."
+            )
+        if isinstance(token, bool) or not isinstance(token, int):
+            raise ConfigurationError(
+                f"token={token!r} is invalid: expected the integer fencing token of the "
+                "acquisition."
+            )
+        lock = cls(
+            name, url, backend=backend, ttl=ttl, renew=renew, on_lost=on_lost, options=options
+        )
+        now = time.monotonic()
+        started = now if since is None else min(since, now)
+        with lock._state:
+            lock._owner, lock._token, lock._acquired_at = owner, token, started
+        lock._start_upkeep(owner, started)
+        return lock
 
     # -- state -------------------------------------------------------------------
 

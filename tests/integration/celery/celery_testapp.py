@@ -21,7 +21,7 @@ import redis
 from celery import Celery
 
 from accord.contrib.celery import SingletonTask, current_lease, singleton_task
-from accord.core.errors import LockLost
+from accord.core.errors import LockLost, NotOwned
 from accord.testing.history import FencedStore, History
 
 QUEUE_ENV = "ACCORD_TEST_QUEUE"
@@ -131,19 +131,19 @@ def make_app(
     def worker_only(self: Any, account: str, sleep: float = 0.5) -> dict[str, Any]:
         return body(self, account, sleep)
 
-    @singleton_task(app=app, shared=False, bind=True, name="t.killable", lease=2.0, key=["account"])
+    @singleton_task(app=app, shared=False, bind=True, name="t.killable", ttl=2.0, key=["account"])
     def killable(self: Any, account: str, sleep: float = 60.0) -> dict[str, Any]:
         return body(self, account, sleep)
 
     @singleton_task(
-        app=app, shared=False, bind=True, name="t.acks_late", acks_late=True, lease=2.0,
+        app=app, shared=False, bind=True, name="t.acks_late", acks_late=True, ttl=2.0,
         key=["account"],
     )  # fmt: skip
     def acks_late(self: Any, account: str, sleep: float = 6.0) -> dict[str, Any]:
         return body(self, account, sleep)
 
     @singleton_task(
-        app=app, shared=False, bind=True, name="t.lost_then_retry", lease=0.6,
+        app=app, shared=False, bind=True, name="t.lost_then_retry", ttl=0.6,
         key=["account"], max_retries=1,
     )  # fmt: skip
     def lost_then_retry(self: Any, account: str, hold: float, retry: bool) -> dict[str, Any]:
@@ -153,7 +153,7 @@ def make_app(
             raise self.retry(countdown=0.5)
         return finish(app, account, entry)
 
-    @singleton_task(app=app, shared=False, bind=True, name="t.stubborn", lease=2.0, key=["account"])
+    @singleton_task(app=app, shared=False, bind=True, name="t.stubborn", ttl=2.0, key=["account"])
     def stubborn(self: Any, account: str, sleep: float = 3.0) -> dict[str, Any]:
         import signal
 
@@ -165,7 +165,7 @@ def make_app(
 
     @singleton_task(
         app=app, shared=False, bind=True, name="t.soft_limited", soft_time_limit=0.5,
-        lease=30.0, key=["account"],
+        ttl=30.0, key=["account"],
     )  # fmt: skip
     def soft_limited(self: Any, account: str, sleep: float = 5.0) -> dict[str, Any]:
         return body(self, account, sleep)  # SoftTimeLimitExceeded in the sleep
@@ -182,7 +182,7 @@ def make_app(
             raise self.retry(countdown=1)
         return entry
 
-    @singleton_task(app=app, shared=False, name="t.long_run", lease=0.6, reserve=None)
+    @singleton_task(app=app, shared=False, name="t.long_run", ttl=0.6, reserve=None)
     def long_run(account: str, seconds: float = 3.0) -> dict[str, Any]:
         from celery import current_task
 
@@ -194,7 +194,7 @@ def make_app(
             time.sleep(0.1)
         return finish(app, account, entry)
 
-    @singleton_task(app=app, shared=False, bind=True, name="t.capped", lease=0.6, max_lease=1.0)
+    @singleton_task(app=app, shared=False, bind=True, name="t.capped", ttl=0.6, max_lease=1.0)
     def capped(self: Any, account: str) -> str:
         record(app, self, account)
         time.sleep(2.0)
@@ -205,12 +205,35 @@ def make_app(
         return "held"
 
     @singleton_task(
+        app=app, shared=False, bind=True, name="t.release_after_loss", ttl=0.6, max_lease=1.0,
+    )  # fmt: skip
+    def release_after_loss(self: Any, account: str) -> str:
+        record(app, self, account)
+        time.sleep(2.0)  # max_lease ends the lease meanwhile
+        try:
+            current_lease().release()
+        except NotOwned:
+            return "NotOwned"
+        return "released"
+
+    # Tasks whose arguments hold a secret: no message accord makes may show it.
+    @singleton_task(app=app, shared=False, bind=True, name="t.secret", on_duplicate="raise")
+    def secret(self: Any, account: str, password: str, sleep: float = 0.5) -> dict[str, Any]:
+        return body(self, account, sleep)
+
+    @singleton_task(app=app, shared=False, bind=True, name="t.secret_worker_only", reserve=None)
+    def secret_worker_only(
+        self: Any, account: str, password: str, sleep: float = 0.5
+    ) -> dict[str, Any]:
+        return body(self, account, sleep)
+
+    @singleton_task(
         app=app,
         shared=False,
         bind=True,
         name="t.hard_limited",
         time_limit=1,
-        lease=30.0,
+        ttl=30.0,
         key=["account"],
     )
     def hard_limited(self: Any, account: str, sleep: float = 10.0) -> dict[str, Any]:

@@ -144,6 +144,16 @@ def test_max_lease_ends_the_lease_and_the_task_can_tell(worker: Worker) -> None:
     assert task.delay(acct).get(timeout=10) == "lost"
 
 
+def test_a_body_releasing_its_lease_after_its_loss_gets_not_owned_as_with_a_lock(
+    worker: Worker,
+) -> None:
+    acct = account()
+    task = worker.app.tasks["t.release_after_loss"]  # ttl 0.6, max_lease 1.0, releases at 2 s
+    result = task.delay(acct)
+    assert result.get(timeout=10) == "NotOwned"
+    assert result.state == "SUCCESS"  # the worker's own release at the end does not fail it
+
+
 def test_revoke_of_a_scheduled_task_frees_its_key_at_once(worker: Worker) -> None:
     acct = account()
     task = worker.app.tasks["t.rebuild_raise"]
