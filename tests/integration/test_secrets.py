@@ -46,13 +46,6 @@ from accord.testing.servers import RedisServer, ZooKeeperServer
 HERE = Path(__file__).resolve().parent
 ACCORD_CLI = str(Path(sys.executable).parent / "accord")
 
-TPC_ELSEWHERE = pytest.mark.xfail(
-    strict=True, reason="fixed on issue-18-tpc branch; lead removes at merge"
-)
-CELERY_ELSEWHERE = pytest.mark.xfail(
-    strict=True, reason="fixed on issue-18-celery branch; lead removes at merge"
-)
-
 
 # ---------------------------------------------------------------------------- servers
 
@@ -350,8 +343,8 @@ def _tpc_probe(kind: str, urls: Callable[[str], dict[str, str]], databases: Any)
 @pytest.mark.parametrize(
     "kind",
     [
-        pytest.param("zookeeper-refused", marks=TPC_ELSEWHERE),
-        pytest.param("zookeeper-real", marks=TPC_ELSEWHERE),
+        "zookeeper-refused",
+        "zookeeper-real",
     ],
 )
 def test_the_decision_log_url_shows_no_password(
@@ -407,7 +400,6 @@ def test_singleton_task_shows_no_password(
     assert "FAILURE" in outputs.text() or outputs.errors  # the errors were looked at
 
 
-@CELERY_ELSEWHERE
 def test_a_duplicate_singleton_task_stores_no_argument_in_its_result(celery_app: Any) -> None:
     lock_url = f"memory://{uuid.uuid4().hex}"
     task = _declare(celery_app, lock_url, on_duplicate="raise")
