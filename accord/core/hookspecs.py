@@ -279,6 +279,10 @@ def accord_task_duplicate_suppressed(task_name: str, key: str, holder_id: str, s
     :param task_name: the Celery task name.
     :param key: the singleton key: the task name, ``:``, and the canonical
         JSON of the key arguments, e.g. ``app.rebuild:{"account_id":7}``.
+        It holds the key arguments' values (not the other arguments'), so
+        an observer that exports it exports them: choose key arguments that
+        are not secrets (error messages and stored results show only the
+        key's digest).
     :param holder_id: the Celery task id that holds the key (``""`` if the
         holder was gone by the time it was read).
     :param stage: ``"enqueue"`` (stopped at ``apply_async``) or ``"worker"``

@@ -17,15 +17,17 @@ Backends by URL scheme (plugins add more through ``accord_lock_backend``):
 ``memory://[ns]``             threads of one process (tests)
 ============================  ===============================================
 
-The backend contract is :class:`~accord.core.lock.base.LockBackend`.
+The backend contract is :class:`~accord.core.lock.base.LockBackend`; a backend
+that can also act on a lease by owner from another process (what singleton
+tasks need) implements :class:`~accord.core.lock.base.OwnerAwareBackend`.
 """
 
 from accord.core.lock.aio import AsyncLock
-from accord.core.lock.base import LockBackend, get_backend
+from accord.core.lock.base import LockBackend, OwnerAwareBackend, get_backend
 from accord.core.lock.lock import Lock
 from accord.core.urls import moved_redact
 
-__all__ = ["AsyncLock", "Lock", "LockBackend", "get_backend"]
+__all__ = ["AsyncLock", "Lock", "LockBackend", "OwnerAwareBackend", "get_backend"]
 
 
 def __getattr__(name: str) -> object:
