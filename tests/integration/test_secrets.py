@@ -165,13 +165,15 @@ def urls(
 
 def _use_lock(outputs: Outputs, url: str, *, acquire: bool = True) -> None:
     def acquire_and_release() -> str:
-        lock = Lock(f"secrets-{uuid.uuid4().hex}", url, timeout=0.5, connect_timeout=1)
+        lock = Lock(f"secrets-{uuid.uuid4().hex}", url, timeout=0.5, options={"connect_timeout": 1})
         shown_before = repr(lock)
         with lock:
             return f"{shown_before} {lock!r} {lock.backend.url}"
 
     async def async_acquire_and_release() -> str:
-        lock = AsyncLock(f"secrets-{uuid.uuid4().hex}", url, timeout=0.5, connect_timeout=1)
+        lock = AsyncLock(
+            f"secrets-{uuid.uuid4().hex}", url, timeout=0.5, options={"connect_timeout": 1}
+        )
         async with lock:
             return f"{lock!r}"
 
@@ -182,7 +184,9 @@ def _use_lock(outputs: Outputs, url: str, *, acquire: bool = True) -> None:
         outputs.run("Lock", lambda: repr(Lock("secrets", url)))
     outputs.run("get_backend", lambda: (lambda b: f"{b!r} {b.url}")(get_backend(url)))
     if acquire:
-        outputs.run("Lock.locked", lambda: Lock("secrets", url, connect_timeout=1).locked())
+        outputs.run(
+            "Lock.locked", lambda: Lock("secrets", url, options={"connect_timeout": 1}).locked()
+        )
         outputs.run("list_holders", lambda: list_holders(url))
 
 
@@ -213,8 +217,12 @@ def test_lock_with_a_bad_option_shows_no_password(
     kind: str, urls: Callable[[str], dict[str, str]], outputs: Outputs
 ) -> None:
     for url in urls(kind).values():
-        outputs.run("unknown option", lambda url=url: Lock("secrets", url, colour="red"))
-        outputs.run("bad value", lambda url=url: Lock("secrets", url, connect_timeout=-1))
+        outputs.run(
+            "unknown option", lambda url=url: Lock("secrets", url, options={"colour": "red"})
+        )
+        outputs.run(
+            "bad value", lambda url=url: Lock("secrets", url, options={"connect_timeout": -1})
+        )
         outputs.run(
             "url and backend",
             lambda url=url: Lock("secrets", url, backend=get_backend("memory://")),
