@@ -192,8 +192,7 @@ class LockCore:
         :param since: the ``time.monotonic()`` time the lease was (re)granted,
             i.e. when the call that took it was sent (default: now); renewals
             and the loss by expiry count from it.
-        The other arguments are those of the constructor (backend options:
-        pass ``backend=get_backend(url, ...)``).
+        The other arguments, ``options`` included, are those of the constructor.
         """
         if not isinstance(owner, str) or not owner:
             raise ConfigurationError(
