@@ -136,7 +136,9 @@ def _configure(config: dict[str, Any]) -> None:
     from django.conf import settings
 
     here = Path(__file__).resolve().parent
-    sys.path[:0] = [str(here / "tpc")]
+    sys.path[:0] = [str(here / "tpc"), str(here)]
+    from admin_project import ADMIN_APPS, admin_settings
+
     settings.configure(
         DEBUG=False,
         SECRET_KEY="accord-secrets-tests",
@@ -153,32 +155,10 @@ def _configure(config: dict[str, Any]) -> None:
             },
         },
         INSTALLED_APPS=[
-            "django.contrib.admin",
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "django.contrib.sessions",
-            "django.contrib.messages",
+            *ADMIN_APPS,
             "accord.contrib.django",
         ],
-        MIDDLEWARE=[
-            "django.contrib.sessions.middleware.SessionMiddleware",
-            "django.middleware.common.CommonMiddleware",
-            "django.contrib.auth.middleware.AuthenticationMiddleware",
-            "django.contrib.messages.middleware.MessageMiddleware",
-        ],
-        TEMPLATES=[
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "APP_DIRS": True,
-                "OPTIONS": {
-                    "context_processors": [
-                        "django.template.context_processors.request",
-                        "django.contrib.auth.context_processors.auth",
-                        "django.contrib.messages.context_processors.messages",
-                    ]
-                },
-            }
-        ],
+        **admin_settings(csrf=False),
         ROOT_URLCONF=__name__,
         USE_TZ=True,
         ACCORD={"TPC": config.get("tpc", {}), "ADMIN_LOCK_URLS": config.get("lock_urls", [])},

@@ -16,9 +16,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "tpc"), str(HERE.parents[2])]
+sys.path[:0] = [str(HERE.parent / "tpc"), str(HERE.parent), str(HERE.parents[2])]
 
 import django  # noqa: E402
+from admin_project import ADMIN_APPS, admin_settings  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 CONFIG = json.loads(os.environ["ACCORD_ADMIN_TEST"])
@@ -57,35 +58,12 @@ def configure() -> None:
             },
         },
         INSTALLED_APPS=[
-            "django.contrib.admin",
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "django.contrib.sessions",
-            "django.contrib.messages",
+            *ADMIN_APPS,
             "django.contrib.staticfiles",
             "accord.contrib.django",
             "tpc_testapp",
         ],
-        MIDDLEWARE=[
-            "django.contrib.sessions.middleware.SessionMiddleware",
-            "django.middleware.common.CommonMiddleware",
-            "django.middleware.csrf.CsrfViewMiddleware",
-            "django.contrib.auth.middleware.AuthenticationMiddleware",
-            "django.contrib.messages.middleware.MessageMiddleware",
-        ],
-        TEMPLATES=[
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "APP_DIRS": True,
-                "OPTIONS": {
-                    "context_processors": [
-                        "django.template.context_processors.request",
-                        "django.contrib.auth.context_processors.auth",
-                        "django.contrib.messages.context_processors.messages",
-                    ]
-                },
-            }
-        ],
+        **admin_settings(csrf=True),
         ROOT_URLCONF=__name__,
         STATIC_URL="/static/",
         USE_TZ=True,
